@@ -1,0 +1,49 @@
+# smallssl — the two commands of the README, plus a few conveniences.
+#   make demo   train the improved baseline briefly on the embedded dataset (torchrun, 2 processes),
+#               evaluate random vs trained, write a report into runs/demo
+#   make test   the whole test suite (notebooks with the slow set, then pytest)
+# Each target creates the virtual environment it needs when missing.
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.smallssl-installed
+# The torch build installed here. These machines keep these wheels on disk; elsewhere override, e.g.
+#   make test TORCH="torch torchvision"
+TORCH     ?= torch==2.14.1 torchvision==0.29.1
+DEMO_OUT  ?= runs/demo
+
+.PHONY: venv demo test test-fast test-nbs test-py sync-check docs lab clean
+
+venv: $(STAMP)
+
+$(STAMP): settings.ini setup.py
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/smallssl-demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(VENV)/bin/nbdev_test --flags slow --n_workers 2 --timing
+	$(MAKE) --no-print-directory test-py
+
+# the default (non-slow) notebook tests only: a quick check while editing
+test-fast: $(STAMP)
+	$(VENV)/bin/nbdev_test --n_workers 2 --timing
+
+test-py: $(STAMP)
+	@$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
+
+# fails when the library or the notebooks differ from what nbdev_export / nbdev_clean produce
+sync-check: $(STAMP)
+	$(VENV)/bin/nbdev_export
+	$(VENV)/bin/nbdev_clean
+	@if [ -n "$$(git status --porcelain -- smallssl nbs)" ]; then \
+	  echo "error: nbdev_export/nbdev_clean changed committed files; run them and commit:"; \
+	  git status --porcelain -- smallssl nbs; git --no-pager diff --stat -- smallssl nbs; exit 1; fi
+	@echo "library and notebooks are in sync"
+
+clean:
+	rm -rf _proc _docs runs test-artifacts
