@@ -36,13 +36,14 @@ test-fast: $(STAMP)
 test-py: $(STAMP)
 	@$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
 
-# fails when the library or the notebooks differ from what nbdev_export / nbdev_clean produce
+# fails when the library, the notebooks or README.md differ from what nbdev_export / nbdev_clean / tools/mkreadme.py produce
 sync-check: $(STAMP)
 	$(VENV)/bin/nbdev_export
 	$(VENV)/bin/nbdev_clean
-	@if [ -n "$$(git status --porcelain -- smallssl nbs)" ]; then \
+	$(PY) tools/mkreadme.py
+	@if [ -n "$$(git status --porcelain -- smallssl nbs README.md)" ]; then \
 	  echo "error: nbdev_export/nbdev_clean changed committed files; run them and commit:"; \
-	  git status --porcelain -- smallssl nbs; git --no-pager diff --stat -- smallssl nbs; exit 1; fi
+	  git status --porcelain -- smallssl nbs README.md; git --no-pager diff --stat -- smallssl nbs README.md; exit 1; fi
 	@echo "library and notebooks are in sync"
 
 clean:
