@@ -272,3 +272,37 @@ def test_full_site_in_browser(browser):
     nbs = [p for p in (REPO/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.'))]
     facts = check_site(browser, REPO/'_docs', screenshot=ARTIFACTS/'docs-home.png')
     assert len(facts) == len(nbs), (sorted(facts), sorted(p.name for p in nbs))
+
+
+FAKE_QUARTO = r'''#!{python}
+# Stands in for Quarto: records how nbdev_docs calls it and, for `quarto render --no-cache` (the site), writes one page
+# per processed notebook with the text of its outputs, so the test can see what Quarto would have been given.
+import json, sys
+from pathlib import Path
+log = Path({log!r})
+with log.open('a') as f: f.write(json.dumps(dict(argv=sys.argv[1:], cwd=str(Path.cwd()))) + '\n')
+if sys.argv[1:] == ['render', '--no-cache']:
+    out = Path('_docs'); out.mkdir(exist_ok=True)
+    for nb in Path('.').glob('*.ipynb'):
+        cells = json.loads(nb.read_text())['cells']
+        texts = [''.join(o.get('text', '')) for c in cells for o in c.get('outputs', [])]
+        (out/(nb.stem + '.html')).write_text('\n'.join(texts))
+'''
+
+
+def test_quarto_path_renders_executed_notebooks(tmp_path, monkeypatch):
+    "With Quarto on the PATH, build_docs executes and processes into _proc/ and nbdev_docs renders those notebooks."
+    proj = _demo_project(tmp_path/'proj')
+    bindir = tmp_path/'bin'; bindir.mkdir()
+    log = tmp_path/'quarto-calls.jsonl'
+    (bindir/'quarto').write_text(FAKE_QUARTO.format(python=sys.executable, log=str(log)))
+    (bindir/'quarto').chmod(0o755)
+    monkeypatch.setenv('PATH', f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    rep = build_docs(proj, verbose=False, timeout=300)
+    assert rep['renderer'] == 'quarto' and rep['errors'] == [], rep
+    calls = [json.loads(l) for l in log.read_text().splitlines()]
+    assert {'argv': ['render', '--no-cache'], 'cwd': str(proj/'_proc')} in calls, calls
+    page = (proj/'_docs'/'01_demo.html').read_text()
+    assert 'done 1' in page and 'hello' not in page                    # executed outputs reached Quarto
+    assert 'hello from the home page' in (proj/'_docs'/'index.html').read_text()
+    assert (proj/'_proc'/'_quarto.yml').exists() and (proj/'nbs'/'sidebar.yml').exists()

@@ -110,7 +110,7 @@ def test_official_moco_layout_every_command(tmp, data):
     code, out, err = run_cli(linear.main, [data, *common, '--epochs', 1, '--out-dir', tmp/'lc50', '--json', tmp/'lc50.json'])
     assert code == 0, err
     assert 'used' in out and json.loads((tmp/'lc50.json').read_text())['epochs'] == 1
-    code, out, err = run_cli(linear.main, [data, *common, '--probe', '--json', tmp/'probe50.json'])
+    code, out, err = run_cli(linear.main, [data, *common, '--probe', '--probe-lams', 1e-2, '--json', tmp/'probe50.json'])
     assert code == 0, err
     cal = make_folder(tmp/'cal', splits=('train', 'test'), n=4)
     code, out, err = run_cli(transfer.main, [cal, '--dataset', 'caltech101', *common, '--epochs', 1, '--out-dir', tmp/'tr50'])
@@ -251,6 +251,8 @@ def test_mismatch_fails(tmp, data):
                                            '--epochs', 1, '-j', 0, '--out-dir', tmp/'never'])
     assert code == 2 and 'smallssl-lincls: error:' in err and 'layer4' in err, err
     assert not (tmp/'never'/'lincls_checkpoint.pth.tar').exists()
-    code, out, err = run_cli(transfer.main, [tmp/'cal_missing', '--dataset', 'caltech101', '-a', 'resnet18',
-                                             '--pretrained', tmp/'mnv3.pth.tar', '--image-size', 32])
-    assert code == 2 and 'smallssl-transfer: error:' in err, err
+    cal = make_folder(tmp/'cal_bad', splits=('train', 'test'), n=2)
+    code, out, err = run_cli(transfer.main, [cal, '--dataset', 'caltech101', '-a', 'resnet18', '--epochs', 1, '-j', 0,
+                                             '--pretrained', tmp/'mnv3.pth.tar', '--image-size', 32, '--out-dir', tmp/'never2'])
+    assert code == 2 and 'smallssl-transfer: error:' in err and 'missing' in err, err
+    assert not (tmp/'never2'/'transfer_checkpoint.pth.tar').exists()
