@@ -56,8 +56,10 @@ def main(argv=None):
     p.add_argument('--steps', type=int, default=5, help='timed steps per variant (split in two alternating halves)')
     p.add_argument('--warmup', type=int, default=2, help='warm-up steps per variant')
     p.add_argument('--cuda', action='store_true', help='on the GPU: fp32 contiguous vs bf16 autocast + channels_last')
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
     p.add_argument('--json', default=None, help='also write the rows to this JSON file')
     a = p.parse_args(argv)
+    if a.threads: torch.set_num_threads(a.threads)
     if a.cuda and not torch.cuda.is_available(): sys.exit("--cuda: no CUDA GPU here")
     device = torch.device('cuda' if a.cuda else 'cpu')
     if a.cuda:
