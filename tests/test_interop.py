@@ -39,7 +39,7 @@ def tmp(tmp_path_factory): return tmp_path_factory.mktemp('interop')
 def data(tmp): return make_folder(tmp/'data')
 
 
-def run_py(*args, timeout=150):
+def run_py(*args, timeout=900):
     "Run `python -m ...` in a subprocess; returns (returncode, stdout+stderr)."
     p = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout, cwd=REPO)
     return p.returncode, p.stdout + p.stderr
@@ -106,19 +106,20 @@ def test_official_moco_layout_every_command(tmp, data):
     "The commands themselves accept the official layout (one short run each; ResNet-50 at 72 px keeps the standard stem)."
     path = tmp/'moco_v2_cmd.pth.tar'
     if not path.exists(): official_moco_checkpoint(path, 'v2')
-    common = ['-a', 'resnet50', '--pretrained', path, '--image-size', 72, '-b', 12, '-j', 0, '--no-progress']
+    data = make_folder(tmp/'data50', n=2, size=24)  # ResNet-50 is costly on a CPU: 6 train / 6 val images
+    common = ['-a', 'resnet50', '--pretrained', path, '--image-size', 72, '-b', 6, '-j', 0, '--no-progress']
     code, out, err = run_cli(linear.main, [data, *common, '--epochs', 1, '--out-dir', tmp/'lc50', '--json', tmp/'lc50.json'])
     assert code == 0, err
     assert 'used' in out and json.loads((tmp/'lc50.json').read_text())['epochs'] == 1
     code, out, err = run_cli(linear.main, [data, *common, '--probe', '--probe-lams', 1e-2, '--json', tmp/'probe50.json'])
     assert code == 0, err
-    cal = make_folder(tmp/'cal', splits=('train', 'test'), n=4)
+    cal = make_folder(tmp/'cal', splits=('train', 'test'), n=2, size=24)
     code, out, err = run_cli(transfer.main, [cal, '--dataset', 'caltech101', *common, '--epochs', 1, '--out-dir', tmp/'tr50'])
     assert code == 0, err
     try: from smallssl import knn
     except ImportError: return  # the k-NN module is not there yet
     if hasattr(knn, 'main'):
-        code, out, err = run_cli(knn.main, [data, '-a', 'resnet50', '--pretrained', path, '--image-size', 72, '-b', 12, '-j', 0, '-k', 3])
+        code, out, err = run_cli(knn.main, [data, '-a', 'resnet50', '--pretrained', path, '--image-size', 72, '-b', 6, '-j', 0, '-k', 3])
         assert code == 0, err + out
 
 
