@@ -6,7 +6,7 @@
 Source images are synthetic JPEGs of ImageNet-like size (smooth random colour fields), written to a temporary folder.
 Both runs write into fresh folders with the same --seed; the script also checks that their files are byte-identical.
 """
-import argparse, shutil, sys, tempfile, time
+import argparse, os, resource, shutil, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +40,14 @@ def main(argv=None):
         src = make_source(tmp/'src', a.classes, a.per_class, size)
         n = a.classes * a.per_class
         times = {}
+        def cpu(): return sum(resource.getrusage(w).ru_utime + resource.getrusage(w).ru_stime
+                              for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the wall-time ratio needs idle cores)")
         for j in (1, a.workers):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), cpu()
             sample_augs(src, tmp/f'j{j}', a.aug, a.per_class, a.image_size, workers=j, seed=0, preview=None, verbose=False)
-            times[j] = time.perf_counter() - t
-            print(f"-j {j}: {times[j]:.2f} s  ({n / times[j]:.1f} images/s)", flush=True)
+            times[j], used = time.perf_counter() - t, cpu() - c
+            print(f"-j {j}: {times[j]:.2f} s wall ({n / times[j]:.1f} images/s), {used:.2f} CPU-s ({1000 * used / n:.1f} CPU-ms/image)", flush=True)
         files = sorted(q.relative_to(tmp/'j1') for q in (tmp/'j1').rglob('*.jpeg'))
         same = all((tmp/'j1'/q).read_bytes() == (tmp/f'j{a.workers}'/q).read_bytes() for q in files)
         ratio = times[1] / times[a.workers]
