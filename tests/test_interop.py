@@ -186,6 +186,7 @@ def seed_checkpoint(path):
 
 
 def test_seed_convert_and_restart(tmp, data):
+    from smallssl.archs import create_encoder
     student = seed_checkpoint(tmp/'seed_r18.pth.tar')
     code, out = run_py('-m', 'smallssl.checkpoint', tmp/'seed_r18.pth.tar', '-o', tmp/'converted_seed_r18.pth.tar')
     assert code == 0, out
@@ -196,6 +197,7 @@ def test_seed_convert_and_restart(tmp, data):
     enc = load_pretrained_encoder('resnet18', tmp/'converted_seed_r18.pth.tar', image_size=32, verbose=False)
     same_backbone(enc, conv, 'module.encoder_q.')
     # and training restarts from it: with lr 0 the encoder's weights after one epoch are still the student's
+    # (up to float noise of the training step), far from any random initialisation
     ck = tmp/'restart'
     code, out = run_py('-m', 'smallssl.train', data, '-a', 'resnet18', '--image-size', 32, '--epochs', 1, '-b', 8, '-j', 0,
                        '--moco-k', 16, '--moco-dim', 16, '--mlp', 'simple', '--ckpt-dir', ck, '--lr', 0, '--seed', 0,
@@ -203,10 +205,13 @@ def test_seed_convert_and_restart(tmp, data):
     assert code == 0, out[-3000:]
     after = load_checkpoint(ck/'checkpoint_0000.pth.tar')
     assert after['epoch'] == 1  # restarted at epoch 0, not at the SEED run's 200
+    fresh = dict(create_encoder('resnet18', num_classes=16, image_size=32).named_parameters())
     for k, v in student.named_parameters():
         if k.startswith('fc.'): continue
-        assert torch.equal(after['state_dict'][f'module.encoder_q.{k}'], v), k
-        assert torch.equal(after['state_dict'][f'module.encoder_k.{k}'], v), k  # q -> k copy
+        for enc in ('encoder_q', 'encoder_k'):  # encoder_k: the q -> k copy
+            w = after['state_dict'][f'module.{enc}.{k}']
+            torch.testing.assert_close(w, v.detach(), atol=1e-4, rtol=1e-3, msg=f'{enc}.{k}')
+            if v.dim() > 1: assert (fresh[k] - v).abs().max() > 100 * (w - v).abs().max(), k
 
 
 # ---------------------------------------------------------------------------------------------------------------
