@@ -92,11 +92,12 @@ def read_log(path # `<ckpt-dir>/log.jsonl`
 def plot_training(log:list, # records from `read_log`
                   path # PNG to write
                  ):
-    "Loss and contrastive accuracy against epoch."
+    "Loss and contrastive accuracy (against the queue; and within the batch when logged) against epoch."
     ep = [r["epoch"] for r in log]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
     a.plot(ep, [r["loss"] for r in log], marker="o"); a.set(xlabel="epoch", ylabel="InfoNCE loss", title="training loss")
     b.plot(ep, [r["acc1"] for r in log], marker="o", label="acc@1"); b.plot(ep, [r["acc5"] for r in log], marker="o", label="acc@5")
+    if all("batch_acc1" in r for r in log): b.plot(ep, [r["batch_acc1"] for r in log], marker="o", label="batch acc@1")
     b.set(xlabel="epoch", ylabel="%", title="contrastive accuracy"); b.legend()
     fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
     return Path(path)

@@ -22,9 +22,10 @@ from .checkpoint import load_pretrained_encoder
 from .augment import eval_transform
 
 # %% auto #0
-__all__ = ['DATASET_MODES', 'FEATURE_KINDS', 'view_transform', 'StaticViews', 'extract_features', 'bn_layers', 'precise_bn',
-           'feature_kind', 'check_features', 'save_features', 'load_features', 'add_eval_args', 'eval_device',
-           'eval_model', 'static_features', 'split_features', 'knn_features', 'extract', 'main']
+__all__ = ['DATASET_MODES', 'FEATURE_KINDS', 'MODEL_FLAGS', 'view_transform', 'StaticViews', 'extract_features', 'bn_layers',
+           'precise_bn', 'feature_kind', 'check_features', 'save_features', 'load_features', 'add_eval_args',
+           'json_args', 'eval_device', 'eval_model', 'static_features', 'split_features', 'knn_features', 'extract',
+           'main']
 
 # %% ../nbs/07_features.ipynb #72765730
 DATASET_MODES = {'normal': (0, 1, 2), 'g-mask': (0, 3, 4), 'rand-g-mask': (0, 5, 6),
@@ -317,6 +318,14 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
         parser.add_argument('--dataset-mode', default=None, choices=list(DATASET_MODES),
                             help='which views: normal (0,1,2), g-mask (0,3,4), rand-g-mask (0,5,6), avg-mask (0,7,8), rand-avg-mask (0,9,10)')
     return parser
+
+MODEL_FLAGS = ('data', 'arch', 'pretrained', 'image_size', 'workers', 'precise_bn', 'no_amp', 'gpu')
+
+def json_args(args:argparse.Namespace # the parsed flags of an evaluation command
+             )->dict:
+    "The inputs recorded under `args` in `--json` files; with `--features` the model flags (`MODEL_FLAGS`) are left out: they were not used, the file's `meta` says what made the features."
+    skip = MODEL_FLAGS if getattr(args, 'features', None) else ()
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in skip}
 
 # %% ../nbs/07_features.ipynb #1ff51e02
 def _get(args, name, default=None): return getattr(args, name, default) if getattr(args, name, None) is not None else default

@@ -225,7 +225,7 @@ def knn_parser()->argparse.ArgumentParser:
 
 def knn(args)->dict:
     "Run `smallssl-knn` on parsed arguments: print the reference line, write --json / --plot, return the record."
-    from smallssl.features import knn_features
+    from smallssl.features import knn_features, json_args
     if args.k < 1: raise SmallSSLError(f"-k {args.k}: must be at least 1")
     device = init_distributed(gpu=getattr(args, 'gpu', None))
     if args.gpus not in (None, 1): print0(f"note: -g/--gpus {args.gpus} is ignored; launch with torchrun --nproc_per_node=N to split the search")
@@ -236,7 +236,7 @@ def knn(args)->dict:
     res = best_nn(tr, data['train_labels'].to(device), te, data['test_labels'].to(device), args.k, args.rep_space,
                   shift_mode=args.shift_mode, batch_size=getattr(args, 'batch_size', 512) or 512)
     res.update(n_train=n, n_test=int(te.shape[0]), world_size=get_world_size(), meta=data.get('meta', {}),
-               args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()})
+               args=json_args(args))
     if is_main():
         print(f"best-NN={res['best_nn']:3.2f}%, k={res['best_k']}.", flush=True)
         if getattr(args, 'json', None): save_json(res, args.json)

@@ -26,7 +26,8 @@ from .features import precise_bn, knn_features
 # %% auto #0
 __all__ = ['topk_correct', 'step_lr', 'L2Norm', 'head_parameters', 'build_classifier', 'frozen_state', 'check_frozen',
            'train_transform', 'lincls_datasets', 'train_one_epoch', 'evaluate', 'resume_state', 'plot_curves', 'fit',
-           'fit_logreg', 'standardize', 'logreg_probe', 'lincls_parser', 'run_probe', 'lincls', 'main']
+           'fit_logreg', 'standardize', 'logreg_probe', 'add_launch_args', 'lincls_parser', 'run_probe', 'lincls',
+           'main']
 
 # %% ../nbs/12_linear.ipynb #35964fee
 @torch.no_grad()
@@ -366,27 +367,36 @@ def logreg_probe(train_x:torch.Tensor, # N x D training features (raw)
     return res
 
 # %% ../nbs/12_linear.ipynb #eef6a21e
+def add_launch_args(p:argparse.ArgumentParser # a parser of a supervised protocol (lincls, transfer)
+                   )->argparse.ArgumentParser:
+    "Add the flags every supervised protocol shares with the reference scripts: loading, batch, optimiser, launch, seed."
+    a = p.add_argument
+    a('-j', '--workers', default=4, type=int, help="data loading workers in total (default: 4)")
+    a('-b', '--batch-size', default=256, type=int, help="total batch size over all processes (default: 256)")
+    a('--start-epoch', default=0, type=int, help="accepted for compatibility; --resume sets the epoch")
+    a('--momentum', default=0.9, type=float, help="SGD momentum (default: 0.9)")
+    a('--wd', '--weight-decay', default=0., type=float, dest='weight_decay', help="weight decay (default: 0)")
+    a('-p', '--print-freq', default=10, type=int, help="accepted for compatibility (a progress bar shows steps)")
+    a('--world-size', default=-1, type=int, help="ignored: torchrun sets it")
+    a('--rank', default=-1, type=int, help="ignored: torchrun sets it")
+    a('--dist-url', default='env://', help="ignored: torchrun sets it")
+    a('--dist-backend', default=None, help="nccl | gloo (default: nccl on GPUs, gloo on CPU)")
+    a('--multiprocessing-distributed', action='store_true', help="ignored: launch with torchrun --nproc_per_node=N")
+    a('--seed', default=None, type=int, help="seed (default: none)")
+    a('--gpu', default=None, type=int, help="GPU index in a single-process run")
+    a('--no-progress', dest='progress', action='store_false', help="no progress bars")
+    return p
+
 def lincls_parser(prog='smallssl-lincls'):
     "The argument parser of `smallssl-lincls` (MoCo `main_lincls.py` flags + ours)."
     p = argparse.ArgumentParser(prog=prog, description="Linear evaluation of a frozen encoder (MoCo protocol) and a fast probe.")
     p.add_argument('data', nargs='?', default=None, metavar='DIR', help="ImageFolder root with train/ and val/ (default: embedded toy dataset)")
     p.add_argument('-a', '--arch', default='resnet50', help=f"encoder: {' | '.join(ARCHS)} (default: resnet50)")
-    p.add_argument('-j', '--workers', default=4, type=int, help="data loading workers in total (default: 4)")
     p.add_argument('--epochs', default=100, type=int, help="number of epochs (default: 100)")
-    p.add_argument('--start-epoch', default=0, type=int, help="accepted for compatibility; --resume sets the epoch")
-    p.add_argument('-b', '--batch-size', default=256, type=int, help="total batch size over all processes (default: 256)")
     p.add_argument('--lr', '--learning-rate', default=30., type=float, dest='lr', help="initial learning rate (default: 30)")
     p.add_argument('--schedule', default=[60, 80], nargs='*', type=int, help="epochs at which lr is multiplied by 0.1")
-    p.add_argument('--momentum', default=0.9, type=float)
-    p.add_argument('--wd', '--weight-decay', default=0., type=float, dest='weight_decay', help="weight decay (default: 0)")
-    p.add_argument('-p', '--print-freq', default=10, type=int, help="accepted for compatibility (a progress bar shows steps)")
     p.add_argument('--resume', default='', help="a lincls checkpoint to continue from")
     p.add_argument('-e', '--evaluate', action='store_true', help="only evaluate the --resume checkpoint on val")
-    p.add_argument('--world-size', default=-1, type=int, help="ignored: torchrun sets it"); p.add_argument('--rank', default=-1, type=int, help="ignored: torchrun sets it")
-    p.add_argument('--dist-url', default='env://', help="ignored: torchrun sets it"); p.add_argument('--dist-backend', default=None, help="nccl | gloo (default: nccl on GPUs, gloo on CPU)")
-    p.add_argument('--multiprocessing-distributed', action='store_true', help="ignored: launch with torchrun --nproc_per_node=N")
-    p.add_argument('--seed', default=None, type=int)
-    p.add_argument('--gpu', default=None, type=int, help="GPU index in a single-process run")
     p.add_argument('--pretrained', default='', help="checkpoint: ours / MoCo (module.encoder_q.*) / SEED / torchvision state_dict; none: random encoder")
     p.add_argument('--image-size', default=224, type=int, help="crop size (val: Resize(N/0.875) + CenterCrop(N)); default 224")
     p.add_argument('--out-dir', default='.', help="where lincls_checkpoint.pth.tar and lincls_curves.png go (default: .)")
@@ -397,8 +407,7 @@ def lincls_parser(prog='smallssl-lincls'):
     p.add_argument('--features', default=None, help="with --probe: a k-NN feature file (train/test features) instead of extracting")
     p.add_argument('--probe-lams', default=None, nargs='*', type=float, help="the probe's grid of L2 penalties (default 1e-6 ... 1e-1)")
     p.add_argument('--probe-val-frac', default=0.2, type=float, help="share of train held out to choose the probe's penalty")
-    p.add_argument('--no-progress', dest='progress', action='store_false', help="no progress bars")
-    return p
+    return add_launch_args(p)
 
 # %% ../nbs/12_linear.ipynb #7ba8aed3
 def _apply_precise_bn(model, args, ds, device):

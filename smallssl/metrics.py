@@ -150,7 +150,6 @@ def _describe(args, data):
     ds = getattr(args, 'data', None) or data['meta'].get('data', '') or getattr(args, 'features', '') or ''
     return str(ckpt), str(ds)
 
-def _args_dict(args): return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
 
 def instdisc_parser()->argparse.ArgumentParser:
     "Arguments of `smallssl-instdisc` (the reference's `eval/instdisc.py`)."
@@ -165,14 +164,14 @@ def instdisc_parser()->argparse.ArgumentParser:
 
 def instdisc(args)->dict:
     "Run `smallssl-instdisc` on parsed arguments; print the reference line; return the JSON record."
-    from smallssl.features import static_features
+    from smallssl.features import static_features, json_args
     device = init_distributed(gpu=getattr(args, 'gpu', None))   # under torchrun: join the group, so that only rank 0 prints
     data = static_features(args)
     accs = instdisc_topk(data['views'].to(device), args.mode, args.topk, chunk=args.chunk)
     ckpt, ds = _describe(args, data)
     mode = data.get('meta', {}).get('dataset_mode') or getattr(args, 'dataset_mode', None) or 'normal'
     res = dict(mode=args.mode, dataset_mode=mode, topk=accs, top1=accs[0], n=int(data['views'].shape[1]),
-               meta=data.get('meta', {}), args=_args_dict(args))
+               meta=data.get('meta', {}), args=json_args(args))
     if is_main():
         print(f"Masked: {mode}; Mode: {args.mode}; Top1-{args.topk}: {[round(a, 4) for a in accs]}; "
               f"CKPT: {ckpt}; Dataset: {ds}", flush=True)
@@ -215,13 +214,13 @@ def stats_parser()->argparse.ArgumentParser:
 
 def stats(args)->dict:
     "Run `smallssl-stats` on parsed arguments; print the reference table; return the JSON record."
-    from smallssl.features import static_features
+    from smallssl.features import static_features, json_args
     device = init_distributed(gpu=getattr(args, 'gpu', None))
     data = static_features(args)
     seed = getattr(args, 'seed', None); seed = 0 if seed is None else seed
     res = static_stats(data['views'].to(device), data['labels'].to(device), seed=seed, chunk=args.chunk)
     ckpt, ds = _describe(args, data)
-    res.update(n=int(data['views'].shape[1]), meta=data.get('meta', {}), args=_args_dict(args))
+    res.update(n=int(data['views'].shape[1]), meta=data.get('meta', {}), args=json_args(args))
     if is_main():
         print(f"{ckpt},{ds}\n{format_stats(res)}", flush=True)
         print(f"exact uniformity (all pairs): D {res['d_uniform_exact']:.4f}  SD {res['sd_uniform_exact']:.4f}", flush=True)

@@ -15,8 +15,8 @@ from .archs import create_encoder, check_arch
 
 # %% auto #0
 __all__ = ['MLP_KINDS', 'build_head', 'momentum_update', 'check_queue_size', 'dequeue_and_enqueue', 'infonce_logits',
-           'contrastive_accuracy', 'shuffle_index', 'batch_shuffle_ddp', 'batch_unshuffle_ddp', 'forward_in_groups',
-           'MoCo', 'moco_steps', 'run_ddp_steps']
+           'contrastive_accuracy', 'batch_accuracy', 'shuffle_index', 'batch_shuffle_ddp', 'batch_unshuffle_ddp',
+           'forward_in_groups', 'MoCo', 'moco_steps', 'run_ddp_steps']
 
 # %% ../nbs/04_moco.ipynb #4e444bc2
 MLP_KINDS = ['none', 'simple', 'deep', 'dropout', 'wide']
@@ -93,6 +93,12 @@ def contrastive_accuracy(logits:torch.Tensor, # N x (1+K)
     maxk = min(max(topk), logits.shape[1])
     hit = logits.topk(maxk, dim=1).indices == labels[:, None]  # N x maxk
     return [hit[:, :k].any(1).float().mean() * 100 for k in topk]
+
+def batch_accuracy(q:torch.Tensor, # N x C queries, L2-normalised
+                   k:torch.Tensor, # N x C their positive keys (row i belongs to query i), L2-normalised
+                  )->torch.Tensor:
+    "Acc@1 in percent of finding each query's own key among the N keys of its batch (chance: 100 / N), a 0-d tensor."
+    return ((q @ k.T).argmax(1) == torch.arange(q.shape[0], device=q.device)).float().mean() * 100
 
 # %% ../nbs/04_moco.ipynb #e79a2e02
 def shuffle_index(n:int, # batch size
@@ -193,6 +199,7 @@ class MoCo(nn.Module):
             self.update_key_encoder()
             k = self.keys(im_k)  # N x dim
         logits, labels = infonce_logits(q, k, self.queue.clone(), self.T)  # clone: the queue changes before backward
+        self.batch_acc1 = batch_accuracy(q.detach(), k)  # a diagnostic (see the text); no sync
         dequeue_and_enqueue(self.queue, self.queue_ptr, concat_all_gather(k))
         return logits, labels
 

@@ -147,19 +147,19 @@ class EpochSampler(Sampler):
 
 # %% ../nbs/06_train.ipynb #6bf3612e
 class Meter:
-    "Running sums of loss, acc@1, acc@5 (weighted by batch size), kept on the device to avoid a sync per step."
-    def __init__(self, device): self.t = torch.zeros(4, dtype=torch.float64, device=device)  # loss, acc1, acc5, n
-    def update(self, loss, acc1, acc5, n):
+    "Running sums of loss, acc@1, acc@5, batch acc@1 (weighted by batch size), kept on the device to avoid a sync per step."
+    def __init__(self, device): self.t = torch.zeros(5, dtype=torch.float64, device=device)  # loss, acc1, acc5, batch_acc1, n
+    def update(self, loss, acc1, acc5, batch_acc1, n):
         self.t += torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.t.device).reshape(()) * n
-                               for v in (loss, acc1, acc5)] + [torch.tensor(float(n), dtype=torch.float64, device=self.t.device)])
+                               for v in (loss, acc1, acc5, batch_acc1)] + [torch.tensor(float(n), dtype=torch.float64, device=self.t.device)])
     def avg(self, all_ranks=False):
         t = self.t.clone()
         if all_ranks and core.is_dist(): dist.all_reduce(t)
         t = t.tolist()
-        return [v / max(t[3], 1) for v in t[:3]]
+        return [v / max(t[4], 1) for v in t[:4]]
 
 def train_one_epoch(model, loader, optimizer, scaler, epoch:int, args, device, amp_dtype, channels_last:bool)->dict:
-    "Train one epoch; returns the epoch's averages over all processes (loss, acc1, acc5, img_per_s, data_wait)."
+    "Train one epoch; returns the epoch's averages over all processes (loss, acc1, acc5, batch_acc1, img_per_s, data_wait)."
     model.train()
     world, n_steps = core.get_world_size(), len(loader)
     mf = torch.channels_last if channels_last else torch.contiguous_format
@@ -177,20 +177,21 @@ def train_one_epoch(model, loader, optimizer, scaler, epoch:int, args, device, a
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer); scaler.update()
-        meter.update(loss.detach(), acc1, acc5, im_q.shape[0])
+        bacc1 = getattr(model, 'module', model).batch_acc1   # own key among this step's keys (chance 100/N)
+        meter.update(loss.detach(), acc1, acc5, bacc1, im_q.shape[0])
         win_imgs += im_q.shape[0] * world
         if core.is_main() and (i % args.print_freq == 0 or i == n_steps - 1):
             now = time.perf_counter()
-            l, a1, a5 = meter.avg()
+            l, a1, a5, b1 = meter.avg()
             print(f"Epoch: [{epoch}][{i:>{len(str(n_steps))}}/{n_steps}]  loss {loss.item():.4f} ({l:.4f})  "
-                  f"acc@1 {float(acc1):6.2f} ({a1:6.2f})  acc@5 {float(acc5):6.2f} ({a5:6.2f})  lr {optimizer.param_groups[0]['lr']:.5f}  "
+                  f"acc@1 {float(acc1):6.2f} ({a1:6.2f})  acc@5 {float(acc5):6.2f} ({a5:6.2f})  batch acc@1 {float(bacc1):6.2f} ({b1:6.2f})  lr {optimizer.param_groups[0]['lr']:.5f}  "
                   f"img/s {win_imgs / max(now - win_t0, 1e-9):7.1f}  data {100 * win_wait / max(now - win_t0, 1e-9):3.0f}%", flush=True)
             win_t0, win_imgs, win_wait = now, 0, 0.
         end = time.perf_counter()
     if device.type == 'cuda': torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - t0
-    loss_avg, a1, a5 = meter.avg(all_ranks=True)
-    return dict(loss=loss_avg, acc1=a1, acc5=a5, img_per_s=n_steps * args.batch_size / max(elapsed, 1e-9),
+    loss_avg, a1, a5, b1 = meter.avg(all_ranks=True)
+    return dict(loss=loss_avg, acc1=a1, acc5=a5, batch_acc1=b1, img_per_s=n_steps * args.batch_size / max(elapsed, 1e-9),
                 data_wait=wait / max(elapsed, 1e-9), time=elapsed)
 
 # %% ../nbs/06_train.ipynb #b00ce809
@@ -299,9 +300,9 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
         for g in optimizer.param_groups: g['lr'] = lr
         stats = train_one_epoch(model, loader, optimizer, scaler, epoch, args, device, amp_dtype, channels_last)
         if core.is_main():
-            line = dict(epoch=epoch, loss=stats['loss'], acc1=stats['acc1'], acc5=stats['acc5'], lr=lr,
+            line = dict(epoch=epoch, loss=stats['loss'], acc1=stats['acc1'], acc5=stats['acc5'], batch_acc1=stats['batch_acc1'], lr=lr,
                         img_per_s=stats['img_per_s'], data_wait=stats['data_wait'], time=stats['time'])
-            print(f"=> epoch {epoch}: loss {line['loss']:.4f}  acc@1 {line['acc1']:.2f}  acc@5 {line['acc5']:.2f}  "
+            print(f"=> epoch {epoch}: loss {line['loss']:.4f}  acc@1 {line['acc1']:.2f}  acc@5 {line['acc5']:.2f}  batch acc@1 {line['batch_acc1']:.2f}  "
                   f"{line['img_per_s']:.1f} img/s  data wait {100 * line['data_wait']:.0f}%", flush=True)
             with open(ckpt_dir/'log.jsonl', 'a') as f: f.write(json.dumps(line) + '\n')
         if (epoch + 1) % max(args.save_freq, 1) == 0 or epoch + 1 == args.epochs:

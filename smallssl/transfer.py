@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from .core import *
 from .archs import ARCHS, check_arch
 from .data import SafeImageFolder, check_image_folder
-from .linear import build_classifier, fit, frozen_state, train_transform, _args_dict, _apply_precise_bn
+from .linear import add_launch_args, build_classifier, fit, frozen_state, train_transform, _args_dict, _apply_precise_bn
 
 # %% auto #0
 __all__ = ['CIFAR_LAYOUT', 'CALTECH_LAYOUT', 'NUM_CLASSES', 'RECIPES', 'load_data_pickle', 'cifar_folder', 'CIFARFiles',
@@ -176,21 +176,10 @@ def transfer_parser(prog='smallssl-transfer'):
     p.add_argument('data', metavar='DIR', help="CIFAR: folder with cifar-10-batches-py/ or cifar-100-python/; Caltech-101: ImageFolder with train/ and test/")
     p.add_argument('--dataset', default='cifar10', choices=list(NUM_CLASSES), help="cifar10 | cifar100 | caltech101 (default: cifar10)")
     p.add_argument('-a', '--arch', default='resnet50', help=f"encoder: {' | '.join(ARCHS)} (default: resnet50)")
-    p.add_argument('-j', '--workers', default=4, type=int, help="data loading workers in total (default: 4)")
     p.add_argument('--epochs', default=None, type=int, help="epochs (default: recipe, 60 linear / 100 finetune)")
-    p.add_argument('--start-epoch', default=0, type=int, help="accepted for compatibility; --resume sets the epoch")
-    p.add_argument('-b', '--batch-size', default=256, type=int, help="total batch size over all processes (default: 256)")
     p.add_argument('--lr', '--learning-rate', default=None, type=float, dest='lr', help="initial lr (default: recipe, 1.5 CIFAR / 2 Caltech-101 linear, 0.01 finetune)")
     p.add_argument('--schedule', default=None, nargs='*', type=int, help="lr milestones (default: recipe, [40] linear / [40, 70] finetune)")
-    p.add_argument('--momentum', default=0.9, type=float)
-    p.add_argument('--wd', '--weight-decay', default=0., type=float, dest='weight_decay', help="weight decay (default: 0)")
-    p.add_argument('-p', '--print-freq', default=10, type=int, help="accepted for compatibility")
     p.add_argument('--resume', default='', help="a transfer checkpoint to continue from")
-    p.add_argument('--world-size', default=-1, type=int, help="ignored: torchrun sets it"); p.add_argument('--rank', default=-1, type=int, help="ignored: torchrun sets it")
-    p.add_argument('--dist-url', default='env://', help="ignored: torchrun sets it"); p.add_argument('--dist-backend', default=None, help="nccl | gloo")
-    p.add_argument('--multiprocessing-distributed', action='store_true', help="ignored: launch with torchrun --nproc_per_node=N")
-    p.add_argument('--seed', default=None, type=int)
-    p.add_argument('--gpu', default=None, type=int, help="GPU index in a single-process run")
     p.add_argument('--pretrained', default='', help="checkpoint: ours / MoCo / SEED / torchvision state_dict; none: random encoder")
     p.add_argument('--finetune', action='store_true', help="train the whole network (recipe: lr 0.01, 100 ep, x0.2 at 40 and 70, scale 0.2-1)")
     p.add_argument('--image-size', default=224, type=int, help="crop size (default 224)")
@@ -198,8 +187,7 @@ def transfer_parser(prog='smallssl-transfer'):
     p.add_argument('--download', action='store_true', help="download the dataset into DATA with torchvision (needs internet)")
     p.add_argument('--out-dir', default='.', help="where transfer_checkpoint.pth.tar and transfer_curves.png go (default: .)")
     p.add_argument('--json', default=None, help="write the result as JSON here")
-    p.add_argument('--no-progress', dest='progress', action='store_false', help="no progress bars")
-    return p
+    return add_launch_args(p)
 
 def transfer(args)->dict:
     "Transfer as the parsed `args` say (see `transfer_parser`); returns the JSON result."

@@ -263,6 +263,23 @@ def test_demo_site_in_browser(browser, demo_site):
     assert (ARTIFACTS/'docs-demo-home.png').stat().st_size > 5000
 
 
+def test_repo_home_page_in_browser(browser, tmp_path):
+    "This repository's own home page (index.ipynb, executed: the toy-dataset picture) and the augmentation chapter."
+    proj = tmp_path/'repo'; (proj/'nbs').mkdir(parents=True)
+    shutil.copy(REPO/'settings.ini', proj)
+    shutil.copy(REPO/'_quarto.yml', proj/'nbs'/'_quarto.yml')
+    for name in ('index.ipynb', '02_augment.ipynb'): shutil.copy(REPO/'nbs'/name, proj/'nbs')
+    rep = build_docs(proj, offline=True, verbose=False, timeout=600)
+    assert rep['errors'] == [], rep['errors']
+    facts = check_site(browser, proj/'_docs', screenshot=ARTIFACTS/'docs-home.png', expect_pages=['index.html', 'augment.html'])
+    home = facts['index.html']
+    assert home['h1'] == 'smallssl' and 'Two commands' in home['text']
+    assert 'import numpy' not in home['text']                                           # the picture's code is hidden
+    assert any(im['src'].startswith('data:image/png') and im['w'] > 300 for im in home['images']), home['images']
+    assert any(im['w'] > 100 for im in facts['augment.html']['images'])                 # the view-pair picture
+    assert (ARTIFACTS/'docs-home.png').stat().st_size > 20000
+
+
 @pytest.mark.skipif(os.environ.get('SMALLSSL_FULL_DOCS') != '1', reason="set SMALLSSL_FULL_DOCS=1 to build and check the full site (minutes)")
 def test_full_site_in_browser(browser):
     "The whole site of this repository, as `make docs` builds it."
