@@ -22,7 +22,11 @@ __all__ = ['SITE_CSS', 'PAGE', 'docments_table', 'DocmentsTableRenderer', 'chapt
 # %% ../nbs/15_docs.ipynb #c2d1181c
 from nbdev.showdoc import BasicMarkdownRenderer
 
-def _md_cell(s)->str: return str(s).replace('|', '\\|').replace('\n', ' ')
+def _md_cell(s)->str:
+    "`s` as one markdown table cell: `<`, `>` and `&` escaped outside code spans (`<root>/<class>` is text, not HTML), `|` and newlines neutralised."
+    parts = re.split(r'(`[^`]*`)', str(s))
+    s = ''.join(p if p.startswith('`') else html.escape(p, quote=False) for p in parts)
+    return s.replace('|', '\\|').replace('\n', ' ')
 
 def _anno_name(a)->str:
     import inspect
@@ -508,6 +512,7 @@ def build_docs(path='.', # the project folder (holds settings.ini)
                n_workers:int=2, # notebooks processed at the same time
                notebooks:list=None, # only these notebooks (names in nbs/); default: every chapter
                verbose:bool=True, # print one line per notebook
+               flags:list=(), # also run cells flagged with these (e.g. ['slow']: the tour's training and plots)
               )->dict:
     "Build the website into `doc_path`: nbdev_docs with Quarto, else the offline renderer. Returns a report."
     from nbdev.config import get_config
@@ -515,7 +520,7 @@ def build_docs(path='.', # the project folder (holds settings.ini)
     if not (path/'settings.ini').exists(): raise _error(f"no settings.ini in '{path}': run from the project folder or pass --path")
     cfg = project_config(path)
     nbs_path, doc_path, proc = Path(cfg.nbs_path), Path(cfg.doc_path), path/'_proc'
-    skip_flags = tuple(cfg.get('tst_flags', '').split())
+    skip_flags = tuple(f for f in cfg.get('tst_flags', '').split() if f not in set(flags or ()))
     refresh_quarto_files(path)
     nbs = sidebar_order(nbs_path, chapter_notebooks(nbs_path))
     if notebooks:
@@ -663,6 +668,7 @@ def docs_parser()->argparse.ArgumentParser:
     p.add_argument('--timeout', type=int, default=600, help="seconds allowed per notebook (default: 600)")
     p.add_argument('-j', '--workers', type=int, default=2, help="notebooks processed at the same time (default: 2)")
     p.add_argument('--only', nargs='+', metavar='NB', help="only these notebooks (names in nbs/)")
+    p.add_argument('--flags', nargs='+', default=[], metavar='FLAG', help="also run cells flagged with these, e.g. --flags slow (the tour's training and pictures; minutes)")
     p.add_argument('--json', metavar='PATH', help="write the build report as JSON")
     return p
 
@@ -670,7 +676,7 @@ def docs_main_fn(argv=None):
     args = docs_parser().parse_args(argv)
     if args.timeout <= 0: raise _error("--timeout: must be a positive number of seconds")
     rep = build_docs(args.path, execute=args.execute, offline=args.offline or None, timeout=args.timeout,
-                     n_workers=args.workers, notebooks=args.only)
+                     n_workers=args.workers, notebooks=args.only, flags=args.flags)
     if args.json:
         from smallssl.core import save_json
         save_json(rep, args.json)
