@@ -40,6 +40,11 @@ def run_cli(fn, # the work: called as `fn(argv)`
         sys.exit(130)
 
 # %% ../nbs/00_core.ipynb #30a9a0d6
+def _read_umask()->int:
+    m = os.umask(0); os.umask(m)   # reading the umask means setting it: done once, at import, not per file (threads)
+    return m
+_UMASK = _read_umask()
+
 @contextlib.contextmanager
 def atomic_path(path # the final file name
                ):
@@ -48,8 +53,7 @@ def atomic_path(path # the final file name
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    umask = os.umask(0); os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield Path(tmp)
         with open(tmp, 'rb') as f: os.fsync(f.fileno())

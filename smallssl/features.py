@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .core import *
 from .data import load_rgb, UnreadableImage, SafeImageFolder, resolve_data
-from .checkpoint import load_pretrained_encoder
+from .checkpoint import load_pretrained_encoder, plain_args
 from .augment import eval_transform
 
 # %% auto #0
@@ -325,7 +325,7 @@ def json_args(args:argparse.Namespace # the parsed flags of an evaluation comman
              )->dict:
     "The inputs recorded under `args` in `--json` files; with `--features` the model flags (`MODEL_FLAGS`) are left out: they were not used, the file's `meta` says what made the features."
     skip = MODEL_FLAGS if getattr(args, 'features', None) else ()
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in skip}
+    return {k: v for k, v in plain_args(args).items() if k not in skip}
 
 # %% ../nbs/07_features.ipynb #1ff51e02
 def _get(args, name, default=None): return getattr(args, name, default) if getattr(args, name, None) is not None else default

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .core import *
 from .archs import ARCHS, check_arch, representation_dim
-from .checkpoint import load_checkpoint, load_pretrained_encoder
+from .checkpoint import load_checkpoint, load_pretrained_encoder, plain_args, unwrap
 from .data import SafeImageFolder, collate_skip, resolve_data, check_image_folder
 from .augment import eval_transform
 from .features import precise_bn, knn_features
@@ -80,7 +80,7 @@ def build_classifier(arch:str, # encoder architecture (see `ARCHS`)
 # %% ../nbs/12_linear.ipynb #1a5ee2d3
 def frozen_state(model:nn.Module)->dict:
     "A CPU copy of every parameter and buffer outside the head `fc`."
-    model = getattr(model, 'module', model)
+    model = unwrap(model)
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not (k == 'fc' or k.startswith('fc.'))}
 
 def check_frozen(model:nn.Module, # the classifier after training
@@ -177,12 +177,6 @@ def evaluate(model:nn.Module, # classifier (maybe DDP-wrapped)
     return dict(loss=tot[0].item() / cnt, top1=100 * tot[1].item() / cnt, top5=100 * tot[2].item() / cnt, n=int(tot[3].item()))
 
 # %% ../nbs/12_linear.ipynb #d4bac85c
-def _args_dict(args):
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-            if v is None or isinstance(v, (str, int, float, bool, list, tuple, Path))}
-
-def _unwrap(model): return getattr(model, 'module', model)
-
 def resume_state(model:nn.Module, # the classifier (unwrapped)
                  optimizer, # its optimizer
                  path:str|Path, # a checkpoint written by `fit`
@@ -274,13 +268,13 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
         print0(f"Epoch [{epoch + 1}/{args.epochs}] lr {lr:.4g}  train loss {tr['loss']:.4f} Acc@1 {tr['acc1']:.2f}  "
                f"* Acc@1 {va['top1']:.3f} Acc@5 {va['top5']:.3f}  best {best:.3f}  ({time.time() - t0:.1f}s)")
         if is_main():
-            atomic_save(dict(epoch=epoch + 1, arch=getattr(args, 'arch', None), state_dict=_unwrap(net).state_dict(),
-                             best_acc1=best, optimizer=optimizer.state_dict(), history=history, args=_args_dict(args)), ckpt)
+            atomic_save(dict(epoch=epoch + 1, arch=getattr(args, 'arch', None), state_dict=unwrap(net).state_dict(),
+                             best_acc1=best, optimizer=optimizer.state_dict(), history=history, args=plain_args(args)), ckpt)
         barrier()
     if not history: raise SmallSSLError(f"nothing to do: the run already finished {start} of --epochs {args.epochs}")
     last = history[-1]
     res = dict(top1=last['top1'], top5=last['top5'], best_top1=max(h['top1'] for h in history), epochs=last['epoch'],
-               history=history, **(extra or {}), checkpoint=str(ckpt), args=_args_dict(args))
+               history=history, **(extra or {}), checkpoint=str(ckpt), args=plain_args(args))
     print0(f"=> {name} done: last Acc@1 {res['top1']:.3f} Acc@5 {res['top5']:.3f}, best Acc@1 {res['best_top1']:.3f}")
     if is_main():
         res['plot'] = str(plot_curves(history, out_dir/f"{name}_curves.png", title=f"{name}: {getattr(args, 'arch', '')}"))
@@ -440,7 +434,7 @@ def lincls(args)->dict:
     if args.probe:
         res = run_probe(args, device)
         res = dict(method='logreg-lbfgs probe', top1=res.get('top1'), top5=res.get('top5'), best_top1=res.get('top1'), epochs=0,
-                   probe=res, args=_args_dict(args))
+                   probe=res, args=plain_args(args))
         if is_main() and args.json: save_json(res, args.json)
         return res
     train, val = lincls_datasets(args.data, args.image_size)
@@ -459,7 +453,7 @@ def lincls(args)->dict:
         resume_state(model, opt, args.resume, args.arch)
         va = evaluate(model.to(device), val, max(1, args.batch_size // get_world_size()), args.workers, device)
         print0(f" * Acc@1 {va['top1']:.3f} Acc@5 {va['top5']:.3f}")
-        res = dict(top1=va['top1'], top5=va['top5'], best_top1=va['top1'], epochs=0, args=_args_dict(args))
+        res = dict(top1=va['top1'], top5=va['top5'], best_top1=va['top1'], epochs=0, args=plain_args(args))
         if is_main() and args.json: save_json(res, args.json)
         return res
     res = fit(model, train, val, args, device, finetune=False, gamma=0.1, name='lincls',

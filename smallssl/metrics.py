@@ -150,7 +150,6 @@ def _describe(args, data):
     ds = getattr(args, 'data', None) or data['meta'].get('data', '') or getattr(args, 'features', '') or ''
     return str(ckpt), str(ds)
 
-
 def instdisc_parser()->argparse.ArgumentParser:
     "Arguments of `smallssl-instdisc` (the reference's `eval/instdisc.py`)."
     from smallssl.features import add_eval_args

@@ -177,7 +177,7 @@ def train_one_epoch(model, loader, optimizer, scaler, epoch:int, args, device, a
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer); scaler.update()
-        bacc1 = getattr(model, 'module', model).batch_acc1   # own key among this step's keys (chance 100/N)
+        bacc1 = ckpts.unwrap(model).batch_acc1   # own key among this step's keys (chance 100/N)
         meter.update(loss.detach(), acc1, acc5, bacc1, im_q.shape[0])
         win_imgs += im_q.shape[0] * world
         if core.is_main() and (i % args.print_freq == 0 or i == n_steps - 1):

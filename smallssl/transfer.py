@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from .core import *
 from .archs import ARCHS, check_arch
 from .data import SafeImageFolder, check_image_folder
-from .linear import add_launch_args, build_classifier, fit, frozen_state, train_transform, _args_dict, _apply_precise_bn
+from .linear import add_launch_args, build_classifier, fit, frozen_state, train_transform, _apply_precise_bn
 
 # %% auto #0
 __all__ = ['CIFAR_LAYOUT', 'CALTECH_LAYOUT', 'NUM_CLASSES', 'RECIPES', 'load_data_pickle', 'cifar_folder', 'CIFARFiles',
