@@ -16,8 +16,8 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from .core import *
 
 # %% auto #0
-__all__ = ['TOY_CLASSES', 'UnreadableImage', 'to_rgb', 'load_rgb', 'check_image_folder', 'SafeImageFolder', 'collate_skip',
-           'toy_image', 'toy_dataset', 'resolve_data']
+__all__ = ['TOY_CLASSES', 'TOY_GREYS', 'UnreadableImage', 'to_rgb', 'load_rgb', 'check_image_folder', 'SafeImageFolder',
+           'collate_skip', 'toy_image', 'toy_dataset', 'resolve_data']
 
 # %% ../nbs/01_data.ipynb #6620e042
 class UnreadableImage(SmallSSLError):
@@ -191,72 +191,55 @@ def collate_skip(batch:list):
     return default_collate(batch) if batch else None
 
 # %% ../nbs/01_data.ipynb #5b6e659c
-TOY_CLASSES = ['disc', 'square', 'triangle', 'ring', 'cross', 'star', 'crescent', 'stripes', 'checkerboard', 'dots']
-_SS = 2   # shapes are drawn at 2x and box-downsampled: anti-aliased edges
+TOY_CLASSES = ['blobs', 'checks', 'dashes', 'dots', 'grid', 'hexdots', 'rings', 'stripes', 'waves', 'zigzag']  # sorted, as ImageFolder labels them
+_SS = 2   # patterns are drawn at 2x and box-downsampled: anti-aliased edges
+TOY_GREYS = (40, 220)   # background and pattern grey levels, the same in every image
 
-def _star(n, r, rot, cx, cy, inner=None):
-    "Vertices of a regular n-gon (or an n-pointed star when `inner` is given)."
-    k = 2 * n if inner else n
-    return [(cx + (inner if inner and i % 2 else r) * np.cos(rot + 2 * np.pi * i / k),
-             cy + (inner if inner and i % 2 else r) * np.sin(rot + 2 * np.pi * i / k)) for i in range(k)]
-
-def _shape_alpha(cls:str, rng:np.random.Generator, size:int)->np.ndarray:
-    "Coverage in [0, 1] (size x size) of one randomly placed, scaled and rotated instance of `cls`."
+def _pattern_alpha(cls:str, rng:np.random.Generator, size:int)->np.ndarray:
+    "Coverage in [0, 1] (size x size) of the texture `cls` at a random orientation, period and phase."
     W = size * _SS
-    cx, cy = rng.uniform(.33, .67, 2) * W
-    r, rot = rng.uniform(.2, .32) * W, rng.uniform(0, 2 * np.pi)
-    if cls in ('stripes', 'checkerboard', 'dots'):
-        yy, xx = np.mgrid[0:W, 0:W].astype(np.float32) + .5
-        c, s = np.cos(rot), np.sin(rot)
-        u, v = (xx - cx) * c + (yy - cy) * s, -(xx - cx) * s + (yy - cy) * c
-        period = rng.uniform(.36, .52) * r
-        fu, fv = np.mod(u / period, 1), np.mod(v / period, 1)
-        if cls == 'stripes': t = fu < .5
-        elif cls == 'checkerboard': t = (fu < .5) ^ (fv < .5)
-        else: t = (fu - .5) ** 2 + (fv - .5) ** 2 < .09
-        m = Image.fromarray(((t & (np.abs(u) < 1.25 * r) & (np.abs(v) < 1.25 * r)) * 255).astype(np.uint8))
-    else:
-        m = Image.new('L', (W, W), 0); d = ImageDraw.Draw(m)
-        disc = lambda x, y, rr, f: d.ellipse([x - rr, y - rr, x + rr, y + rr], fill=f)
-        if cls == 'disc': disc(cx, cy, r, 255)
-        elif cls == 'square': d.polygon(_star(4, r * 1.15, rot, cx, cy), fill=255)
-        elif cls == 'triangle': d.polygon(_star(3, r * 1.2, rot, cx, cy), fill=255)
-        elif cls == 'star': d.polygon(_star(5, r * 1.2, rot, cx, cy, inner=r * .45), fill=255)
-        elif cls == 'ring': disc(cx, cy, r, 255); disc(cx, cy, r * rng.uniform(.5, .65), 0)
-        elif cls == 'crescent':
-            disc(cx, cy, r, 255); disc(cx + .55 * r * np.cos(rot), cy + .55 * r * np.sin(rot), r, 0)
-        elif cls == 'cross':
-            w, c, s = r * rng.uniform(.28, .4), np.cos(rot), np.sin(rot)
-            pts = [(-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w), (w, r), (-w, r), (-w, w), (-r, w), (-r, -w), (-w, -w)]
-            d.polygon([(cx + x * c - y * s, cy + x * s + y * c) for x, y in pts], fill=255)
-        else: raise ValueError(f"unknown toy class {cls!r}")
-    return np.asarray(m.resize((size, size), Image.BOX), np.float32)[..., None] / 255
-
-def _colour(rng)->np.ndarray:
-    "A random RGB colour (0-255 floats) from HSV: any hue, saturation .3-1, value .2-1."
-    h, s, v = rng.uniform(), rng.uniform(.3, 1), rng.uniform(.2, 1)
-    i, f = int(h * 6) % 6, h * 6 - int(h * 6)
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    return np.array([(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]) * 255
+    yy, xx = np.mgrid[0:W, 0:W].astype(np.float32) + .5
+    rot = rng.uniform(0, 2 * np.pi); c, s = np.cos(rot), np.sin(rot)
+    P = rng.uniform(.12, .2) * W           # period in (super-sampled) pixels
+    u, v = (xx * c + yy * s) / P + rng.uniform(), (-xx * s + yy * c) / P + rng.uniform()   # lattice coordinates
+    fu, fv = np.mod(u, 1), np.mod(v, 1)
+    if cls == 'stripes': t = fu < .5
+    elif cls == 'checks': t = (fu < .5) ^ (fv < .5)
+    elif cls == 'dots': t = (fu - .5) ** 2 + (fv - .5) ** 2 < .08
+    elif cls == 'grid': t = (fu < .18) | (fv < .18)
+    elif cls == 'rings':
+        cx, cy = rng.uniform(0, W, 2); t = np.mod(np.hypot(xx - cx, yy - cy) / P, 1) < .5
+    elif cls == 'waves': t = np.mod(u + .3 * np.sin(np.pi * v), 1) < .5
+    elif cls == 'zigzag': t = np.mod(u + .5 * np.abs(fv - .5), 1) < .5
+    elif cls == 'hexdots':                  # dots on a hexagonal lattice (rows shifted by half a period)
+        v2 = v * 1.1547; fu2 = np.mod(u + .5 * np.floor(v2), 1); fv2 = np.mod(v2, 1)
+        t = (fu2 - .5) ** 2 + ((fv2 - .5) / 1.1547) ** 2 < .04
+    elif cls == 'blobs':                    # thresholded smooth noise
+        noise = rng.normal(size=(8, 8)).astype(np.float32)
+        t = np.asarray(Image.fromarray(noise).resize((W, W), Image.BICUBIC)) > 0
+    elif cls == 'dashes':                   # short strokes scattered at random angles
+        t = np.zeros((W, W), bool)
+        for _ in range(int(rng.integers(25, 40))):
+            x0, y0 = rng.uniform(0, W, 2); a = rng.uniform(0, np.pi)
+            across = np.abs((xx - x0) * np.sin(a) - (yy - y0) * np.cos(a))
+            along = np.abs((xx - x0) * np.cos(a) + (yy - y0) * np.sin(a))
+            t |= (across < .09 * P) & (along < .4 * P)
+    else: raise ValueError(f"unknown toy class {cls!r}")
+    m = Image.fromarray((t * 255).astype(np.uint8)).resize((size, size), Image.BOX)
+    return np.asarray(m, np.float32) / 255
 
 def toy_image(cls:str, # one of `TOY_CLASSES`
               rng:np.random.Generator, # source of all randomness
               size:int=64, # width = height in pixels
              )->Image.Image:
-    "Draw one toy image of class `cls`."
-    a = _shape_alpha(cls, rng, size)
-    bg = _colour(rng)
-    fg = _colour(rng)
-    while np.abs(fg - bg).sum() < 150: fg = _colour(rng)   # keep the shape visible
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    ang = rng.uniform(0, 2 * np.pi)
-    grad = ((xx * np.cos(ang) + yy * np.sin(ang)) - .5)[..., None] * rng.normal(0, 25, 3)
-    back = bg + grad + rng.normal(0, rng.uniform(0, 8), (size, size, 3))
-    return Image.fromarray(np.clip(back * (1 - a) + fg * a + .5, 0, 255).astype(np.uint8))
+    "Draw one toy image of class `cls`: a light texture on a dark ground, as RGB."
+    lo, hi = TOY_GREYS
+    grey = lo + (hi - lo) * _pattern_alpha(cls, rng, size)
+    return Image.fromarray(np.clip(grey + .5, 0, 255).astype(np.uint8)).convert('RGB')
 
 # %% ../nbs/01_data.ipynb #64f3134a
 def _toy_name(n_train, n_val, size, seed, classes)->str:
-    name = f"toy-v1-c{len(classes)}-s{size}-n{n_train}-v{n_val}-seed{seed}"
+    name = f"toy-v2-c{len(classes)}-s{size}-n{n_train}-v{n_val}-seed{seed}"
     if list(classes) != TOY_CLASSES[:len(classes)]:
         name += "-" + hashlib.sha1(",".join(classes).encode()).hexdigest()[:8]
     return name
@@ -268,7 +251,7 @@ def _write_toy(dst:Path, n_train, n_val, size, seed, classes):
             for i in range(n):
                 rng = np.random.default_rng([seed, split_id, TOY_CLASSES.index(cls), i])
                 toy_image(cls, rng, size).save(dst/split/cls/f"{cls}_{i:04d}.png", compress_level=1)
-    (dst/'toy.json').write_text(json.dumps(dict(version=1, classes=list(classes), n_train=n_train, n_val=n_val,
+    (dst/'toy.json').write_text(json.dumps(dict(version=2, classes=list(classes), n_train=n_train, n_val=n_val,
                                                 size=size, seed=seed), indent=2) + "\n")
 
 def toy_dataset(root=None, # folder that holds the generated dataset (default: `cache_dir()`)

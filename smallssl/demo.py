@@ -27,7 +27,7 @@ def demo_commands(data:Path, # dataset root with train/ and val/
                   batch_size:int=64, # global batch (`-b`)
                   lr:float=0.03, # learning rate (the paper's 0.06 is for batch 512)
                   moco_k:int=1024, # queue length (`--moco-k`)
-                  moco_m:float=0.99, # key-encoder momentum (`--moco-m`; the paper's 0.999 suits 100k+ steps)
+                  moco_m:float=0.999, # key-encoder momentum (`--moco-m`, the paper's)
                   image_size:int=32, # `--image-size`
                   nproc:int=2, # torchrun processes
                   workers:int=1, # data-loading workers per process
@@ -224,7 +224,7 @@ def _parse(argv=None):
     p.add_argument("-b", "--batch-size", default=64, type=int, help="global batch (default: 64)")
     p.add_argument("--lr", default=0.03, type=float, help="learning rate (default: 0.03)")
     p.add_argument("--moco-k", default=1024, type=int, help="queue length (default: 1024)")
-    p.add_argument("--moco-m", default=0.99, type=float, help="key-encoder momentum (default: 0.99)")
+    p.add_argument("--moco-m", default=0.999, type=float, help="key-encoder momentum (default: 0.999)")
     p.add_argument("--image-size", default=32, type=int, help="image side (default: 32)")
     p.add_argument("--nproc", default=2, type=int, help="torchrun processes (default: 2)")
     p.add_argument("-j", "--workers", default=1, type=int, help="data-loading workers per process (default: 1)")
