@@ -27,14 +27,15 @@ demo: $(STAMP)
 
 # The tests write checkpoints, datasets and feature files (hundreds of MB) into temporary folders; each run gets its own
 # TMPDIR, removed afterwards whether the tests pass or fail.
+with_tmpdir = t=$$(mktemp -d -t smallssl-test.XXXXXX); echo "temporary files of this run: $$t (removed at the end)"; \
+	export TMPDIR=$$t; $(1); rc=$$?; rm -rf $$t; exit $$rc
+
 test: $(STAMP)
-	@t=$$(mktemp -d -t smallssl-test.XXXXXX); echo "temporary files of this test run: $$t (removed at the end)"; \
-	TMPDIR=$$t $(VENV)/bin/nbdev_test --flags slow --n_workers 2 --timing && TMPDIR=$$t $(MAKE) --no-print-directory test-py; \
-	rc=$$?; rm -rf $$t; exit $$rc
+	@$(call with_tmpdir,$(VENV)/bin/nbdev_test --flags slow --n_workers 2 --timing && $(MAKE) --no-print-directory test-py)
 
 # the default (non-slow) notebook tests only: a quick check while editing
 test-fast: $(STAMP)
-	@t=$$(mktemp -d -t smallssl-test.XXXXXX); TMPDIR=$$t $(VENV)/bin/nbdev_test --n_workers 2 --timing; rc=$$?; rm -rf $$t; exit $$rc
+	@$(call with_tmpdir,$(VENV)/bin/nbdev_test --n_workers 2 --timing)
 
 test-py: $(STAMP)
 	@$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc

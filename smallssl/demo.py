@@ -157,14 +157,15 @@ def write_report(out:Path, # run folder
     table += [f"| {lab} | {f.format(r[g][k])} | {f.format(t[g][k])} |" for lab, g, k, f in rows]
     last = log[-1] if log else {}
     train = cmds['train']
-    per_rank = int(train[train.index('--batch-size') + 1]) // int(train[4].split('=')[1])  # keys per step in a batch acc@1
-    bacc = (f", batch acc@1 {last['batch_acc1']:.1f} % (chance {100 / per_rank:.1f} %: finding the own key among the step's"
+    arch, batch = train[train.index('-a') + 1], int(train[train.index('--batch-size') + 1])
+    nproc = int(next(a for a in train if a.startswith('--nproc_per_node=')).split('=')[1])
+    bacc = (f", batch acc@1 {last['batch_acc1']:.1f} % (chance {100 * nproc / batch:.1f} %: finding the own key among the step's"
             f" keys)") if 'batch_acc1' in last else ""
     cmd_text = "\n".join(f"# {name}\n{shlex.join(c)}" for name, c in cmds.items())
     md = f"""# smallssl demo report
 
-Embedded toy dataset, `{cmds['train'][cmds['train'].index('-a') + 1]}`, improved MoCo v2 recipe scaled down
-(`torchrun --nproc_per_node={cmds['train'][4].split('=')[1]}`, CPU).
+Embedded toy dataset, `{arch}`, improved MoCo v2 recipe scaled down
+(`torchrun --nproc_per_node={nproc}`, CPU).
 Trained for {len(log)} epochs in {timings.get('train', 0):.0f} s (last epoch: loss {last.get('loss', float('nan')):.3f},
 contrastive acc@1 {last.get('acc1', float('nan')):.1f} % against the queue{bacc}). Whole demo: {sum(timings.values()):.0f} s.
 
