@@ -13,9 +13,9 @@ from PIL import Image, ImageFilter
 from .core import *
 
 # %% auto #0
-__all__ = ['normalize', 'denormalize', 'GaussianBlur', 'HideAndSeek', 'TwoCropsTransform', 'colour_augmentation',
-           'moco_v1_augmentation', 'moco_v2_augmentation', 'improved_augmentation', 'build_train_transform',
-           'eval_transform']
+__all__ = ['normalize', 'REF_SIZE', 'REF_BLUR_SIGMA', 'AUG_RECIPES', 'denormalize', 'GaussianBlur', 'blur_sigma', 'HideAndSeek',
+           'TwoCropsTransform', 'colour_augmentation', 'moco_v1_augmentation', 'moco_v2_augmentation',
+           'improved_augmentation', 'build_train_transform', 'eval_transform']
 
 # %% ../nbs/02_augment.ipynb #fdef69b0
 normalize = T.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
@@ -36,6 +36,23 @@ class GaussianBlur:
         s = float(torch.empty(1).uniform_(self.sigma[0], self.sigma[1]))
         return img.filter(ImageFilter.GaussianBlur(radius=s))
     def __repr__(self): return f"{type(self).__name__}(sigma={self.sigma})"
+
+# %% ../nbs/02_augment.ipynb #1cdcd518
+REF_SIZE = 224            # the image size the reference recipes were written for
+REF_BLUR_SIGMA = (.1, 2.) # their blur range, in pixels at REF_SIZE
+
+def blur_sigma(image_size:int=REF_SIZE, # side of the view in pixels (`--image-size`)
+               sigma=None, # (lo, hi) in pixels of the view: an explicit range (`--blur-sigma`) instead of the scaled one
+              )->tuple:
+    "The blur's σ range in pixels for views of `image_size`: [0.1, 2] scaled by `image_size` / 224, or `sigma` if given."
+    if sigma is not None:
+        lo, hi = (float(v) for v in sigma)
+        if not 0 <= lo <= hi: raise SmallSSLError(f"--blur-sigma {lo:g} {hi:g}: use 0 <= LO <= HI (pixels of the view)")
+        return lo, hi
+    if image_size < 1: raise SmallSSLError(f"--image-size {image_size}: must be >= 1")
+    s = image_size / REF_SIZE
+    return REF_BLUR_SIGMA[0] * s, REF_BLUR_SIGMA[1] * s
+
 
 # %% ../nbs/02_augment.ipynb #7fc3d75f
 class HideAndSeek:
@@ -70,10 +87,11 @@ class TwoCropsTransform:
 def colour_augmentation(cj:float=None, # None: MoCo v2's jitter (0.4, 0.4, 0.4, 0.1); else (0.8cj, 0.8cj, 0.8cj, min(0.5, 0.4cj))
                         grey_scale:float=0.2, # probability of greyscale
                         gaussian_blur:float=0.5, # probability of blur
+                        sigma=REF_BLUR_SIGMA, # blur σ range in pixels of the view (see `blur_sigma`)
                        )->list:
     "Colour jitter (p 0.8), random greyscale and random blur, as a list of PIL transforms."
     jitter = T.ColorJitter(0.4, 0.4, 0.4, 0.1) if cj is None else T.ColorJitter(0.8 * cj, 0.8 * cj, 0.8 * cj, min(0.5, 0.4 * cj))
-    return [T.RandomApply([jitter], p=0.8), T.RandomGrayscale(p=grey_scale), T.RandomApply([GaussianBlur((.1, 2.))], p=gaussian_blur)]
+    return [T.RandomApply([jitter], p=0.8), T.RandomGrayscale(p=grey_scale), T.RandomApply([GaussianBlur(sigma)], p=gaussian_blur)]
 
 def moco_v1_augmentation(image_size:int=224 # output side in pixels
                         )->T.Compose:
@@ -81,36 +99,43 @@ def moco_v1_augmentation(image_size:int=224 # output side in pixels
     return T.Compose([T.RandomResizedCrop(image_size, scale=(0.2, 1.)), T.RandomGrayscale(p=0.2),
                       T.ColorJitter(0.4, 0.4, 0.4, 0.4), T.RandomHorizontalFlip(), T.ToTensor(), normalize])
 
-def moco_v2_augmentation(image_size:int=224 # output side in pixels
+def moco_v2_augmentation(image_size:int=224, # output side in pixels
+                         sigma=None, # blur σ range in pixels (None: [0.1, 2] scaled to `image_size`)
                         )->T.Compose:
     "MoCo v2's augmentation: crop, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, greyscale 0.2, blur 0.5, flip."
-    return T.Compose([T.RandomResizedCrop(image_size, scale=(0.2, 1.)), *colour_augmentation(),
+    return T.Compose([T.RandomResizedCrop(image_size, scale=(0.2, 1.)), *colour_augmentation(sigma=blur_sigma(image_size, sigma)),
                       T.RandomHorizontalFlip(), T.ToTensor(), normalize])
 
 def improved_augmentation(image_size:int=224, # output side in pixels
                           cj:float=1.5, # colour-jitter strength (`--cj`)
                           grey_scale:float=0.5, # probability of greyscale (`--grey-scale`)
                           gaussian_blur:float=0.5, # probability of blur (`--gaussian-blur`)
+                          sigma=None, # blur σ range in pixels (`--blur-sigma`; None: [0.1, 2] scaled to `image_size`)
                          )->T.Compose:
     "The paper's augmentation: crop, jitter (0.8cj, 0.8cj, 0.8cj, min(0.5, 0.4cj)) p 0.8, greyscale, blur, flip."
     for name, v in [('--grey-scale', grey_scale), ('--gaussian-blur', gaussian_blur)]:
         if not 0 <= v <= 1: raise SmallSSLError(f"{name}: {v} is not a probability in [0, 1]")
     if cj < 0: raise SmallSSLError(f"--cj: {cj} must be >= 0")
     return T.Compose([T.RandomResizedCrop(image_size, scale=(0.2, 1.)),
-                      *colour_augmentation(cj, grey_scale, gaussian_blur),
+                      *colour_augmentation(cj, grey_scale, gaussian_blur, blur_sigma(image_size, sigma)),
                       T.RandomHorizontalFlip(), T.ToTensor(), normalize])
 
 # %% ../nbs/02_augment.ipynb #8211c3fd
+AUG_RECIPES = ['v1', 'v2', 'improved']
+
 def build_train_transform(image_size:int=224, # output side in pixels (`--image-size`)
-                          aug_plus:bool=False, # the improved augmentation (`--aug-plus`); else MoCo v1's
-                          cj:float=1.5, # colour-jitter strength (`--cj`)
-                          grey_scale:float=0.5, # probability of greyscale (`--grey-scale`)
-                          gaussian_blur:float=0.5, # probability of blur (`--gaussian-blur`)
+                          aug:str='improved', # the recipe (`--aug`): 'v1', 'v2' or 'improved' (the paper's)
+                          cj:float=1.5, # colour-jitter strength of the improved recipe (`--cj`)
+                          grey_scale:float=0.5, # probability of greyscale, improved recipe (`--grey-scale`)
+                          gaussian_blur:float=0.5, # probability of blur, improved recipe (`--gaussian-blur`)
                           aug_has:bool=False, # add Hide-and-Seek to each view (`--aug-has`)
                           has_p:float=0.5, # Hide-and-Seek's probability of hiding a patch (`--has-p`)
+                          sigma=None, # blur σ range in pixels (`--blur-sigma`; None: [0.1, 2] scaled to `image_size`)
                          )->TwoCropsTransform:
     "The training transform from the command-line flags: PIL image -> [query view, key view]."
-    base = improved_augmentation(image_size, cj, grey_scale, gaussian_blur) if aug_plus else moco_v1_augmentation(image_size)
+    if aug not in AUG_RECIPES: raise SmallSSLError(f"--aug {aug!r}: choose one of {', '.join(AUG_RECIPES)}")
+    base = (improved_augmentation(image_size, cj, grey_scale, gaussian_blur, sigma) if aug == 'improved'
+            else moco_v2_augmentation(image_size, sigma) if aug == 'v2' else moco_v1_augmentation(image_size))
     if aug_has: base = T.Compose([*base.transforms, HideAndSeek(has_p)])
     return TwoCropsTransform(base)
 

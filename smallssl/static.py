@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .core import *
 from .data import load_rgb
-from .augment import colour_augmentation
+from .augment import colour_augmentation, blur_sigma
 
 # %% auto #0
 __all__ = ['AUG_MODES', 'MEAN_RGB', 'JPEG_QUALITY', 'IMG_EXTS', 'box_iou', 'box_contains', 'n_views', 'moco_v2_colour',
@@ -53,9 +53,11 @@ def n_views(aug:str # an `--aug` mode
     "How many files `<stem>-k.jpeg` one image gets in mode `aug` (original included)."
     return 3 if AUG_MODES[aug] is None else 11
 
-def moco_v2_colour():
-    "The plain MoCo v2 colour pipeline on PIL images (no crop, no flip, no ToTensor): `smallssl.augment.colour_augmentation()`."
-    return transforms.Compose(colour_augmentation())
+def moco_v2_colour(image_size:int=224, # side of the views in pixels
+                   sigma=None, # blur σ range in pixels (`--blur-sigma`; None: [0.1, 2] scaled to `image_size`)
+                  ):
+    "The plain MoCo v2 colour pipeline on PIL images (no crop, no flip, no ToTensor), its blur scaled to the view's size."
+    return transforms.Compose(colour_augmentation(sigma=blur_sigma(image_size, sigma)))
 
 # %% ../nbs/08_static.ipynb #eeed09c2
 def shared_region_in_view(box, # the view's crop box (top, left, height, width)
@@ -103,10 +105,11 @@ def sample_views(img:Image.Image, # the source image (RGB)
                  aug:str='moco', # one of AUG_MODES
                  size:int=224, # side of the views
                  seed:int=0, # this image's seed (see `image_seed`)
+                 sigma=None, # blur σ range in pixels (None: [0.1, 2] scaled to `size`, see `smallssl.augment.blur_sigma`)
                 ):
     "Views 1..10 (or 1..2) of `img` for mode `aug`, and whether the IoU rule gave up: `(views, gave_up, iou)`."
     if aug not in AUG_MODES: raise SmallSSLError(f"--aug {aug!r}: choose one of {', '.join(AUG_MODES)}")
-    colour, flip = moco_v2_colour(), transforms.RandomHorizontalFlip()
+    colour, flip = moco_v2_colour(size, sigma), transforms.RandomHorizontalFlip()
     rng = np.random.default_rng(seed)
     with seeded(seed):
         if aug == 'moco':
@@ -152,6 +155,7 @@ def sample_one(src:str, # source image file
                aug:str, # an `--aug` mode
                size:int, # side of the views
                seed:int, # the run's `--seed`
+               sigma=None, # blur σ range in pixels (`--blur-sigma`; None: scaled to `size`)
               )->dict:
     "Write the files of one image; returns `dict(cls, stem, status='done'|'skipped'|'error', gave_up, iou, reason)`."
     stem, n = Path(src).stem, n_views(aug)
@@ -159,7 +163,7 @@ def sample_one(src:str, # source image file
     if all(view_path(dst, cls, stem, k).is_file() for k in range(n)): return {**res, 'status': 'skipped'}
     try: img = load_rgb(src)
     except Exception as e: return {**res, 'status': 'error', 'reason': f"{type(e).__name__}: {e}"}
-    views, res['gave_up'], res['iou'] = sample_views(img, aug, size, image_seed(seed, cls, stem))
+    views, res['gave_up'], res['iou'] = sample_views(img, aug, size, image_seed(seed, cls, stem), sigma)
     for k, v in enumerate(views, 1): _save_jpeg(v, view_path(dst, cls, stem, k))
     _save_jpeg(img, view_path(dst, cls, stem, 0))
     return res
@@ -220,6 +224,7 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
                 seed:int=0, # makes the files identical run to run, whatever `workers` is
                 preview:str|None='', # preview picture path ('' = DST/preview.png, None = no preview)
                 verbose:bool=True, # progress bar and summary
+                blur_sigma_px=None, # blur σ range in pixels of the views (`--blur-sigma`; None: [0.1, 2] * image_size / 224)
                )->dict:
     "Write static views for every class of `src` into `dst`; returns a summary dict."
     src, dst = Path(src), Path(dst)
@@ -233,7 +238,8 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
         raise SmallSSLError(f"SRC {str(src)!r} has no class sub-folders with images{hint}")
     if dst.resolve() == src.resolve(): raise SmallSSLError("DST must differ from SRC")
     workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count())
-    config = dict(aug=aug, seed=seed, image_size=image_size, jpeg_quality=JPEG_QUALITY)
+    sigma = blur_sigma(image_size, blur_sigma_px)
+    config = dict(aug=aug, seed=seed, image_size=image_size, jpeg_quality=JPEG_QUALITY, blur_sigma=list(sigma))
     manifest = dst/'sample-augs.json'
     if manifest.is_file():
         old = json.loads(manifest.read_text())
@@ -252,7 +258,7 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
         tasks = []
         for c, fs in cands.items():
             k = need[c]
-            tasks += [(str(f), str(dst), c, aug, image_size, seed) for f in fs[nxt[c]:nxt[c]+k]]
+            tasks += [(str(f), str(dst), c, aug, image_size, seed, sigma) for f in fs[nxt[c]:nxt[c]+k]]
             nxt[c] += k; need[c] = 0
         if not tasks: break
         rnd += 1
@@ -296,6 +302,8 @@ def _parse(argv=None):
     p.add_argument('--aug', default='moco', choices=list(AUG_MODES), help='which augmentation (default: moco)')
     p.add_argument('--images-per-class', default=50, type=int, help='images per class (default: 50)')
     p.add_argument('--image-size', default=224, type=int, help='side of the augmented views (default: 224)')
+    p.add_argument('--blur-sigma', default=None, type=float, nargs=2, metavar=('LO', 'HI'),
+                   help='blur sigma range in pixels of the views (default: [0.1, 2] * image-size / 224)')
     p.add_argument('-j', '--workers', default=None, type=int, help='worker processes (default: all cores)')
     p.add_argument('--seed', default=0, type=int, help='seed; the same seed gives the same files whatever -j (default: 0)')
     p.add_argument('--preview', default='', help="preview picture (default: DST/preview.png; 'none' to skip)")
@@ -305,7 +313,7 @@ def _parse(argv=None):
 def _main(argv=None):
     a = _parse(argv)
     s = sample_augs(a.data, a.savedir, a.aug, a.images_per_class, a.image_size, a.workers, a.seed,
-                    None if a.preview == 'none' else a.preview)
+                    None if a.preview == 'none' else a.preview, blur_sigma_px=a.blur_sigma)
     if a.json: save_json({**s, 'args': vars(a)}, a.json)
     return s
 

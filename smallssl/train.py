@@ -32,7 +32,7 @@ SmallSSLError = core.SmallSSLError
 
 # %% auto #0
 __all__ = ['SmallSSLError', 'get_parser', 'check_sizes', 'lr_at', 'derive_seed', 'seed_all', 'SeededSamples', 'EpochSampler',
-           'Meter', 'train_one_epoch', 'resolve_amp', 'train', 'main']
+           'Meter', 'train_step', 'train_one_epoch', 'resolve_amp', 'train', 'main']
 
 # %% ../nbs/06_train.ipynb #a0c32aad
 def get_parser()->argparse.ArgumentParser:
@@ -66,12 +66,16 @@ def get_parser()->argparse.ArgumentParser:
     a('--moco-m', default=0.999, type=float, help='momentum of the key encoder')
     a('--moco-t', default=0.1, type=float, help='softmax temperature')
     a('--mlp', default='wide', choices=['none', 'simple', 'deep', 'dropout', 'wide'], help='projection head')
-    a('--aug-plus', action='store_true', help="the paper's improved augmentation (else MoCo v1's)")
+    a('--aug', default='improved', choices=augment.AUG_RECIPES, help="augmentation recipe: MoCo v1's, MoCo v2's or the paper's improved one")
+    a('--aug-plus', dest='aug', action='store_const', const='improved', default=argparse.SUPPRESS,
+      help="the reference's switch for the improved augmentation (the default here, as in main_moco_final.py)")
     a('--aug-has', action='store_true', help='add Hide-and-Seek to each view')
     a('--has-p', default=0.5, type=float, help='Hide-and-Seek: probability of hiding a patch')
     a('--cj', default=1.5, type=float, help='colour-jitter strength: (0.8, 0.8, 0.8, 0.4) * cj')
     a('--grey-scale', default=0.5, type=float, help='probability of greyscale')
     a('--gaussian-blur', default=0.5, type=float, help='probability of Gaussian blur')
+    a('--blur-sigma', default=None, type=float, nargs=2, metavar=('LO', 'HI'),
+      help='blur sigma range in pixels of the view (default: [0.1, 2] * image-size / 224, the recipe at any size)')
     a('--cos', action='store_true', help='cosine lr schedule')
     a('--image-size', default=224, type=int, help='training crop size in pixels (<= 64: small-image stem)')
     a('--channels-last', default=None, action=argparse.BooleanOptionalAction, help='channels_last memory format (default: on for CNNs, off for vit)')
@@ -158,6 +162,22 @@ class Meter:
         t = t.tolist()
         return [v / max(t[4], 1) for v in t[:4]]
 
+def train_step(model, # MoCo, maybe DDP-wrapped
+               im_q:torch.Tensor, # N x 3 x H x W query views
+               im_k:torch.Tensor, # N x 3 x H x W key views
+               optimizer:torch.optim.Optimizer,
+               scaler:torch.amp.GradScaler, # a no-op unless fp16
+               amp_dtype:torch.dtype=None, # autocast dtype (None: full precision)
+              )->tuple:
+    "One MoCo step: keys and queue update, InfoNCE loss, backward, optimiser step; `(loss, logits, labels)`, detached."
+    with torch.autocast(im_q.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        logits, labels = model(im_q, im_k)                                     # N x (1+K), N
+        loss = F.cross_entropy(logits.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer); scaler.update()
+    return loss.detach(), logits.detach().float(), labels
+
 def train_one_epoch(model, loader, optimizer, scaler, epoch:int, args, device, amp_dtype, channels_last:bool)->dict:
     "Train one epoch; returns the epoch's averages over all processes (loss, acc1, acc5, batch_acc1, img_per_s, data_wait)."
     model.train()
@@ -170,15 +190,10 @@ def train_one_epoch(model, loader, optimizer, scaler, epoch:int, args, device, a
         now = time.perf_counter(); wait += now - end; win_wait += now - end
         im_q = images[0].to(device, non_blocking=True).contiguous(memory_format=mf)  # N x 3 x H x W
         im_k = images[1].to(device, non_blocking=True).contiguous(memory_format=mf)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits, labels = model(im_q, im_k)                                     # N x (1+K), N
-            loss = F.cross_entropy(logits.float(), labels)
-        acc1, acc5 = moco.contrastive_accuracy(logits.detach().float(), labels, topk=(1, 5))
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer); scaler.update()
+        loss, logits, labels = train_step(model, im_q, im_k, optimizer, scaler, amp_dtype)
+        acc1, acc5 = moco.contrastive_accuracy(logits, labels, topk=(1, 5))
         bacc1 = ckpts.unwrap(model).batch_acc1   # own key among this step's keys (chance 100/N)
-        meter.update(loss.detach(), acc1, acc5, bacc1, im_q.shape[0])
+        meter.update(loss, acc1, acc5, bacc1, im_q.shape[0])
         win_imgs += im_q.shape[0] * world
         if core.is_main() and (i % args.print_freq == 0 or i == n_steps - 1):
             now = time.perf_counter()
@@ -254,8 +269,8 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
     channels_last = args.channels_last if args.channels_last is not None else not args.arch.startswith('vit')
     workers = _default_workers(args)
     # -- data ----------------------------------------------------------------------------------------------------------------
-    transform = augment.build_train_transform(args.image_size, args.aug_plus, args.cj, args.grey_scale, args.gaussian_blur,
-                                              args.aug_has, args.has_p)
+    transform = augment.build_train_transform(args.image_size, args.aug, args.cj, args.grey_scale, args.gaussian_blur,
+                                              args.aug_has, args.has_p, args.blur_sigma)
     dataset = sdata.SafeImageFolder(traindir, transform, on_error='substitute')
     if len(dataset) // world < per_batch:
         raise SmallSSLError(f"DATA/train '{traindir}' has {len(dataset)} readable images, fewer than one global batch of "
