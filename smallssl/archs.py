@@ -11,8 +11,8 @@ import torchvision.models as tvm
 from .core import SmallSSLError
 
 # %% auto #0
-__all__ = ['ARCHS', 'ALIASES', 'SMALL_STEM_MAX', 'check_arch', 'representation_dim', 'PooledConvEncoder', 'ViTEncoder',
-           'vit_patch_size', 'create_encoder']
+__all__ = ['ARCHS', 'ALIASES', 'STEMS', 'SMALL_STEM_MAX', 'check_arch', 'representation_dim', 'PooledConvEncoder', 'ViTEncoder',
+           'default_stem', 'check_stem', 'vit_patch_size', 'create_encoder', 'stem_of_state']
 
 # %% ../nbs/03_archs.ipynb #49f38d02
 ARCHS = ['resnet18', 'resnet34', 'resnet50', 'mobilenetv3_large', 'mobilenetv3_small', 'efficientnet_b0', 'vit_tiny']
@@ -62,12 +62,26 @@ class ViTEncoder(tvm.VisionTransformer):
         return self.fc(self.encoder(x)[:, 0])  # N x num_classes
 
 # %% ../nbs/03_archs.ipynb #7ab1e692
-SMALL_STEM_MAX = 64  # image sizes up to this use the small-image stem
+STEMS = ['imagenet', 'small']
+SMALL_STEM_MAX = 32  # without weights, image sizes up to this get the small-image stem
+
+def default_stem(image_size:int # input side in pixels
+                )->str:
+    "The stem of a network built without weights: 'small' up to `SMALL_STEM_MAX` px, else 'imagenet'."
+    return 'small' if image_size <= SMALL_STEM_MAX else 'imagenet'
+
+def check_stem(stem:str|None, # 'imagenet', 'small' or None (the default for the image size)
+               image_size:int=224, # input side in pixels
+              )->str:
+    "`stem`, checked, or the default for `image_size`."
+    if stem is None: return default_stem(image_size)
+    if stem not in STEMS: raise SmallSSLError(f"--stem {stem!r}: choose one of {', '.join(STEMS)}")
+    return stem
 
 def vit_patch_size(image_size:int # input side in pixels
                   )->int:
     "The ViT patch size used at `image_size`: 16, or 8 / 4 for small images."
-    return 4 if image_size <= 32 else 8 if image_size <= SMALL_STEM_MAX else 16
+    return 4 if image_size <= 32 else 8 if image_size <= 64 else 16
 
 def _small_stem_(model, arch):
     if arch.startswith('resnet'):
@@ -79,7 +93,8 @@ def _small_stem_(model, arch):
 
 def create_encoder(arch:str, # one of `ARCHS` (or an alias)
                    num_classes:int=128, # output size of `fc`
-                   image_size:int=224, # input side in pixels; <= 64 selects the small-image stem
+                   image_size:int=224, # input side in pixels
+                   stem:str|None=None, # 'imagenet' or 'small' (None: `default_stem(image_size)`); ViT: ignored
                   )->nn.Module:
     "A randomly initialised torchvision encoder whose last linear layer is `fc` (its input is the representation)."
     arch = check_arch(arch)
@@ -92,5 +107,16 @@ def create_encoder(arch:str, # one of `ARCHS` (or an alias)
     else:
         tv_name = {'mobilenetv3_large': 'mobilenet_v3_large', 'mobilenetv3_small': 'mobilenet_v3_small'}.get(arch, arch)
         model = PooledConvEncoder(getattr(tvm, tv_name)(weights=None, num_classes=num_classes))
-    if image_size <= SMALL_STEM_MAX: _small_stem_(model, arch)
+    if check_stem(stem, image_size) == 'small': _small_stem_(model, arch)
     return model
+
+def stem_of_state(arch:str, # architecture (`-a`)
+                  state:dict, # encoder state dict (torchvision names, no prefix)
+                  recorded:str|None=None, # the stem a checkpoint's `args` recorded, if any
+                 )->str|None:
+    "The stem the weights `state` were trained with: from the shape of ResNet's `conv1`, else `recorded`, else 'imagenet' (None for ViT)."
+    arch = check_arch(arch)
+    if arch == 'vit_tiny': return None
+    w = state.get('conv1.weight') if arch.startswith('resnet') else None
+    if w is not None and w.dim() == 4: return 'imagenet' if w.shape[-1] == 7 else 'small'
+    return recorded if recorded in STEMS else 'imagenet' 

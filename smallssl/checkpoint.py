@@ -14,8 +14,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['unwrap', 'moco_state_dict', 'plain_args', 'make_checkpoint', 'checkpoint_path', 'save_checkpoint', 'load_checkpoint',
-           'checkpoint_files', 'find_resume', 'load_moco_state', 'encoder_state', 'load_pretrained_encoder',
-           'convert_seed', 'main']
+           'checkpoint_files', 'find_resume', 'load_moco_state', 'encoder_state', 'checkpoint_stem',
+           'load_pretrained_encoder', 'convert_seed', 'main']
 
 # %% ../nbs/05_checkpoint.ipynb #2cc62526
 def unwrap(model:nn.Module # a model, possibly wrapped by DistributedDataParallel
@@ -205,28 +205,47 @@ def encoder_state(ckpt:dict # a loaded checkpoint or state dict
     return state, ignored, prefix
 
 # %% ../nbs/05_checkpoint.ipynb #83e0efbc
+def checkpoint_stem(arch:str, # encoder architecture (`-a`)
+                    ckpt:dict, # a loaded checkpoint or state dict
+                    stem:str|None=None, # the `--stem` asked for (None: whatever the weights say)
+                    what:str='checkpoint', # how to name the checkpoint in the error
+                   )->str|None:
+    "The stem of the weights in `ckpt` (see `smallssl.archs.stem_of_state`); a `SmallSSLError` if `stem` contradicts it."
+    import smallssl.archs as archs
+    rec = ckpt.get('args') if isinstance(ckpt.get('args'), dict) else {}
+    recorded = rec.get('stem')
+    if recorded is None and 'image_size' in rec: recorded = 'small' if int(rec['image_size']) <= 64 else 'imagenet'  # before --stem
+    found = archs.stem_of_state(arch, encoder_state(ckpt)[0], recorded)
+    if stem is not None and found is not None and stem != found:
+        raise SmallSSLError(f"--stem {stem}: {what} was trained with the {found} stem (the stem belongs to the weights); "
+                            f"drop --stem or use --stem {found}")
+    return found
+
 def load_pretrained_encoder(arch:str, # encoder architecture (`-a`)
                             path=None, # checkpoint (`--pretrained`); None: random initialisation
-                            image_size:int=224, # training image size (small sizes use the small-image stem)
+                            image_size:int=224, # input side in pixels (the stem does not depend on it when weights are loaded)
                             verbose:bool=True, # print what was used / missing / ignored (rank 0)
+                            stem:str|None=None, # `--stem`: None = the checkpoint's (random init: the default for `image_size`)
                            )->nn.Module:
     "The representation encoder (`fc` = Identity, eval mode) of `arch`, loaded from `path` (MoCo, SEED or torchvision format)."
     import smallssl.archs as archs
-    enc = archs.create_encoder(arch, num_classes=128, image_size=image_size)
+    ck = None if path is None or str(path) == '' else load_checkpoint(path)
+    if ck is not None: stem = checkpoint_stem(arch, ck, stem, f"--pretrained {path}")
+    enc = archs.create_encoder(arch, num_classes=128, image_size=image_size, stem=stem)
     enc.fc = nn.Identity()
-    if path is None or str(path) == '':
+    if ck is None:
         if verbose: print0(f"=> no --pretrained checkpoint: {arch} encoder with random initialisation (the random baseline)")
         return enc.eval()
-    state, ignored, prefix = encoder_state(load_checkpoint(path))
+    state, ignored, prefix = encoder_state(ck)
     tgt = enc.state_dict()
     missing, unexpected, mismatched = _state_diff(tgt, state)
     missing = [k for k in missing if not k.endswith('num_batches_tracked')]
     if missing or mismatched or unexpected:
         parts = [f"{name} ({len(ks)}): {_fmt_keys(ks)}" for name, ks in
                  [('missing', missing), ('shape mismatch', mismatched), ('unexpected', unexpected)] if ks]
-        raise SmallSSLError(f"--pretrained {path} does not fit a {arch} encoder at --image-size {image_size} "
+        raise SmallSSLError(f"--pretrained {path} does not fit a {arch} encoder "
                             f"(keys read with prefix '{prefix}'): " + '; '.join(parts) +
-                            ". These weights would stay random or be dropped: check -a and --image-size.")
+                            ". These weights would stay random or be dropped: check -a.")
     enc.load_state_dict(state, strict=False)
     if verbose:
         print0(f"=> loaded {arch} encoder from {path}: used {len(state)}, missing {missing}, ignored [{', '.join(_group(ignored, prefix))}]")

@@ -8,7 +8,7 @@ import hashlib, json, os, shutil, tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, UnidentifiedImageError
 from torch.utils.data import default_collate
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
@@ -16,8 +16,8 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from .core import *
 
 # %% auto #0
-__all__ = ['TOY_CLASSES', 'TOY_GREYS', 'UnreadableImage', 'to_rgb', 'load_rgb', 'check_image_folder', 'SafeImageFolder',
-           'collate_skip', 'toy_image', 'toy_dataset', 'resolve_data']
+__all__ = ['TOY_CLASSES', 'UnreadableImage', 'to_rgb', 'load_rgb', 'check_image_folder', 'SafeImageFolder', 'collate_skip',
+           'toy_image', 'toy_dataset', 'resolve_data']
 
 # %% ../nbs/01_data.ipynb #6620e042
 class UnreadableImage(SmallSSLError):
@@ -191,55 +191,88 @@ def collate_skip(batch:list):
     return default_collate(batch) if batch else None
 
 # %% ../nbs/01_data.ipynb #5b6e659c
-TOY_CLASSES = ['blobs', 'checks', 'dashes', 'dots', 'grid', 'hexdots', 'rings', 'stripes', 'waves', 'zigzag']  # sorted, as ImageFolder labels them
-_SS = 2   # patterns are drawn at 2x and box-downsampled: anti-aliased edges
-TOY_GREYS = (40, 220)   # background and pattern grey levels, the same in every image
+TOY_CLASSES = ['crescent', 'cross', 'disc', 'frame', 'heart', 'ring', 'square', 'star', 'tee', 'triangle']  # sorted, as ImageFolder labels them
+_SS = 4   # shapes are drawn at 4x and box-downsampled: anti-aliased edges
 
-def _pattern_alpha(cls:str, rng:np.random.Generator, size:int)->np.ndarray:
-    "Coverage in [0, 1] (size x size) of the texture `cls` at a random orientation, period and phase."
+def _outline(kind:str, r:float)->list:
+    "The shape `kind` of radius `r` around (0, 0): a list of (polygon N x 2, fill): 255 adds, 0 cuts out."
+    t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    def circle(rr, cx=0., cy=0.): return np.stack([cx + rr * np.cos(t), cy + rr * np.sin(t)], 1)
+    def box(w, h, cx=0., cy=0.): return np.array([[cx - w, cy - h], [cx + w, cy - h], [cx + w, cy + h], [cx - w, cy + h]])
+    if kind == 'disc': return [(circle(r), 255)]
+    if kind == 'ring': return [(circle(r), 255), (circle(.55 * r), 0)]
+    if kind == 'crescent': return [(circle(r), 255), (circle(.8 * r, .45 * r), 0)]
+    if kind == 'square': return [(box(.8 * r, .8 * r), 255)]
+    if kind == 'frame': return [(box(.85 * r, .85 * r), 255), (box(.5 * r, .5 * r), 0)]
+    if kind == 'cross': return [(box(r, .3 * r), 255), (box(.3 * r, r), 255)]
+    if kind == 'tee': return [(box(r, .28 * r, 0, -.7 * r), 255), (box(.28 * r, .85 * r, 0, .15 * r), 255)]
+    if kind == 'triangle':
+        a = -np.pi / 2 + np.arange(3) * 2 * np.pi / 3
+        return [(np.stack([r * np.cos(a), r * np.sin(a)], 1), 255)]
+    if kind == 'star':
+        a = -np.pi / 2 + np.arange(10) * np.pi / 5
+        rr = np.where(np.arange(10) % 2, .42 * r, r)
+        return [(np.stack([rr * np.cos(a), rr * np.sin(a)], 1), 255)]
+    if kind == 'heart':
+        x, y = 16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        return [(np.stack([x, y + 2], 1) * r / 17, 255)]
+    raise ValueError(f"unknown toy class {kind!r}")
+
+def _coverage(parts:list, cx:float, cy:float, rot:float, size:int)->np.ndarray:
+    "Anti-aliased coverage in [0, 1] (size x size) of `parts` rotated by `rot` and centred at (cx, cy) (pixels)."
     W = size * _SS
-    yy, xx = np.mgrid[0:W, 0:W].astype(np.float32) + .5
-    rot = rng.uniform(0, 2 * np.pi); c, s = np.cos(rot), np.sin(rot)
-    P = rng.uniform(.12, .2) * W           # period in (super-sampled) pixels
-    u, v = (xx * c + yy * s) / P + rng.uniform(), (-xx * s + yy * c) / P + rng.uniform()   # lattice coordinates
-    fu, fv = np.mod(u, 1), np.mod(v, 1)
-    if cls == 'stripes': t = fu < .5
-    elif cls == 'checks': t = (fu < .5) ^ (fv < .5)
-    elif cls == 'dots': t = (fu - .5) ** 2 + (fv - .5) ** 2 < .08
-    elif cls == 'grid': t = (fu < .18) | (fv < .18)
-    elif cls == 'rings':
-        cx, cy = rng.uniform(0, W, 2); t = np.mod(np.hypot(xx - cx, yy - cy) / P, 1) < .5
-    elif cls == 'waves': t = np.mod(u + .3 * np.sin(np.pi * v), 1) < .5
-    elif cls == 'zigzag': t = np.mod(u + .5 * np.abs(fv - .5), 1) < .5
-    elif cls == 'hexdots':                  # dots on a hexagonal lattice (rows shifted by half a period)
-        v2 = v * 1.1547; fu2 = np.mod(u + .5 * np.floor(v2), 1); fv2 = np.mod(v2, 1)
-        t = (fu2 - .5) ** 2 + ((fv2 - .5) / 1.1547) ** 2 < .04
-    elif cls == 'blobs':                    # thresholded smooth noise
-        noise = rng.normal(size=(8, 8)).astype(np.float32)
-        t = np.asarray(Image.fromarray(noise).resize((W, W), Image.BICUBIC)) > 0
-    elif cls == 'dashes':                   # short strokes scattered at random angles
-        t = np.zeros((W, W), bool)
-        for _ in range(int(rng.integers(25, 40))):
-            x0, y0 = rng.uniform(0, W, 2); a = rng.uniform(0, np.pi)
-            across = np.abs((xx - x0) * np.sin(a) - (yy - y0) * np.cos(a))
-            along = np.abs((xx - x0) * np.cos(a) + (yy - y0) * np.sin(a))
-            t |= (across < .09 * P) & (along < .4 * P)
-    else: raise ValueError(f"unknown toy class {cls!r}")
-    m = Image.fromarray((t * 255).astype(np.uint8)).resize((size, size), Image.BOX)
-    return np.asarray(m, np.float32) / 255
+    m = Image.new('L', (W, W), 0); d = ImageDraw.Draw(m)
+    R = np.array([[np.cos(rot), -np.sin(rot)], [np.sin(rot), np.cos(rot)]])
+    for pts, fill in parts: d.polygon([tuple(p) for p in (pts @ R.T + [cx, cy]) * _SS], fill=fill)
+    return np.asarray(m.resize((size, size), Image.BOX), np.float32)[..., None] / 255
 
-def toy_image(cls:str, # one of `TOY_CLASSES`
+def _colour(rng:np.random.Generator, lum:float)->np.ndarray:
+    "A random colour (RGB floats) of luminance `lum` (0-255): desaturated where a saturated one cannot be that bright."
+    c = rng.uniform(0, 1, 3); c = .35 + .65 * (c - c.min()) / max(c.max() - c.min(), 1e-6)
+    c = c * lum / (c @ [.299, .587, .114])
+    if c.max() > 255: c = c + (c.max() - 255) / (c.max() - lum) * (lum - c)   # towards the grey of the same luminance
+    return np.clip(c, 0, 255)
+
+def _background(rng:np.random.Generator, size:int, lum:float)->np.ndarray:
+    "A colour gradient in a random direction plus smooth colour noise (size x size x 3 floats)."
+    yy, xx = np.mgrid[0:size, 0:size] / size - .5
+    a = rng.uniform(0, 2 * np.pi)
+    g = (np.cos(a) * xx + np.sin(a) * yy + .5)[..., None]
+    c1, c2 = _colour(rng, lum + rng.uniform(-40, 40)), _colour(rng, lum + rng.uniform(-40, 40))
+    noise = np.stack([np.asarray(Image.fromarray(rng.normal(size=(5, 5)).astype(np.float32)).resize((size, size), Image.BICUBIC))
+                      for _ in range(3)], -1)
+    return c1 * (1 - g) + c2 * g + 18 * noise
+
+def toy_image(cls:str, # one of `TOY_CLASSES`: the main object's shape
               rng:np.random.Generator, # source of all randomness
               size:int=64, # width = height in pixels
-             )->Image.Image:
-    "Draw one toy image of class `cls`: a light texture on a dark ground, as RGB."
-    lo, hi = TOY_GREYS
-    grey = lo + (hi - lo) * _pattern_alpha(cls, rng, size)
-    return Image.fromarray(np.clip(grey + .5, 0, 255).astype(np.uint8)).convert('RGB')
+              return_mask:bool=False, # also return the main object's coverage (size x size, in [0, 1])
+             ):
+    "Draw one toy scene: a coloured background, 3-5 small clutter shapes and one large object of shape `cls`, as RGB."
+    lum = rng.uniform(70, 180)                      # the background's brightness
+    img = _background(rng, size, lum)
+    for _ in range(int(rng.integers(3, 6))):        # clutter: small ellipses, bars and blobs anywhere
+        kind, r = rng.integers(3), rng.uniform(.06, .12) * size
+        t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+        if kind == 0: pts = np.stack([r * np.cos(t), .55 * r * np.sin(t)], 1)
+        elif kind == 1: pts = np.array([[-r, -.22 * r], [r, -.22 * r], [r, .22 * r], [-r, .22 * r]])
+        else:
+            rr = r * (1 + .35 * rng.uniform(-1, 1, 6))
+            rr = np.interp(t, np.linspace(0, 2 * np.pi, 7), np.r_[rr, rr[0]])
+            pts = np.stack([rr * np.cos(t), rr * np.sin(t)], 1)
+        a = _coverage([(pts, 255)], *rng.uniform(0, size, 2), rng.uniform(0, 2 * np.pi), size)
+        img = img * (1 - a) + _colour(rng, rng.uniform(30, 230)) * a
+    r, (cx, cy), rot = rng.uniform(.22, .32) * size, rng.uniform(.32, .68, 2) * size, rng.uniform(0, 2 * np.pi)
+    up = lum + 60 <= 235 and (lum - 60 < 20 or rng.uniform() < .5)               # lighter or darker than the background
+    obj_lum = min(lum + rng.uniform(60, 90), 235) if up else max(lum - rng.uniform(60, 90), 20)
+    a = _coverage(_outline(cls, r), cx, cy, rot, size)
+    img = img * (1 - a) + _colour(rng, obj_lum) * a
+    im = Image.fromarray(np.clip(img + .5, 0, 255).astype(np.uint8))
+    return (im, a[..., 0]) if return_mask else im
 
 # %% ../nbs/01_data.ipynb #64f3134a
 def _toy_name(n_train, n_val, size, seed, classes)->str:
-    name = f"toy-v2-c{len(classes)}-s{size}-n{n_train}-v{n_val}-seed{seed}"
+    name = f"toy-v3-c{len(classes)}-s{size}-n{n_train}-v{n_val}-seed{seed}"
     if list(classes) != TOY_CLASSES[:len(classes)]:
         name += "-" + hashlib.sha1(",".join(classes).encode()).hexdigest()[:8]
     return name
@@ -251,7 +284,7 @@ def _write_toy(dst:Path, n_train, n_val, size, seed, classes):
             for i in range(n):
                 rng = np.random.default_rng([seed, split_id, TOY_CLASSES.index(cls), i])
                 toy_image(cls, rng, size).save(dst/split/cls/f"{cls}_{i:04d}.png", compress_level=1)
-    (dst/'toy.json').write_text(json.dumps(dict(version=2, classes=list(classes), n_train=n_train, n_val=n_val,
+    (dst/'toy.json').write_text(json.dumps(dict(version=3, classes=list(classes), n_train=n_train, n_val=n_val,
                                                 size=size, seed=seed), indent=2) + "\n")
 
 def toy_dataset(root=None, # folder that holds the generated dataset (default: `cache_dir()`)

@@ -160,14 +160,15 @@ class MoCo(nn.Module):
                  m:float=0.999, # key-encoder momentum (`--moco-m`)
                  T:float=0.1, # softmax temperature (`--moco-t`)
                  mlp:str='wide', # projection head (`--mlp`), one of `MLP_KINDS`
-                 image_size:int=224, # input side; <= 64 uses the small-image stems
+                 image_size:int=224, # input side in pixels
+                 stem:str|None=None, # 'imagenet' or 'small' (None: the default for `image_size`, see `smallssl.archs.default_stem`)
                  shuffle_groups:int=2, # in one process: groups that emulate ranks for shuffle-BN (1: none); under DDP the ranks are the groups
                 ):
         super().__init__()
         if shuffle_groups < 1: raise SmallSSLError(f"shuffle_groups={shuffle_groups}: use 1 (no shuffle-BN) or more")
         if K < 1 or dim < 1: raise SmallSSLError(f"--moco-k {K} / --moco-dim {dim}: both must be positive")
         self.arch, self.K, self.m, self.T, self.shuffle_groups = check_arch(arch), K, m, T, shuffle_groups
-        self.encoder_q = create_encoder(self.arch, num_classes=dim, image_size=image_size)
+        self.encoder_q = create_encoder(self.arch, num_classes=dim, image_size=image_size, stem=stem)
         self.encoder_q.fc = build_head(mlp, self.encoder_q.fc.in_features, dim)
         self.encoder_k = copy.deepcopy(self.encoder_q)
         for p in self.encoder_k.parameters(): p.requires_grad = False

@@ -77,7 +77,8 @@ def get_parser()->argparse.ArgumentParser:
     a('--blur-sigma', default=None, type=float, nargs=2, metavar=('LO', 'HI'),
       help='blur sigma range in pixels of the view (default: [0.1, 2] * image-size / 224, the recipe at any size)')
     a('--cos', action='store_true', help='cosine lr schedule')
-    a('--image-size', default=224, type=int, help='training crop size in pixels (<= 64: small-image stem)')
+    a('--image-size', default=224, type=int, help='training crop size in pixels')
+    a('--stem', default=None, choices=archs.STEMS, help="encoder stem (default: the checkpoint's with --resume, else small up to 32 px, imagenet above)")
     a('--channels-last', default=None, action=argparse.BooleanOptionalAction, help='channels_last memory format (default: on for CNNs, off for vit)')
     a('--amp', default='auto', choices=['auto', 'bf16', 'fp16', 'off'], help='mixed precision (auto: bf16 on CUDA where supported, off on CPU)')
     a('--shuffle-groups', default=2, type=int, help='groups of the single-process shuffle-BN emulation')
@@ -249,6 +250,8 @@ def train(args:argparse.Namespace # parsed flags (`get_parser().parse_args(...)`
     if args.resume:
         resume_path = ckpts.find_resume(ckpt_dir, verbose=rank == 0) if args.resume == 'auto' else Path(args.resume)
         if resume_path is not None: resume_ck = ckpts.load_checkpoint(resume_path)
+    if resume_ck is not None: args.stem = ckpts.checkpoint_stem(args.arch, resume_ck, args.stem, f"--resume {resume_path}")
+    args.stem = None if args.arch == 'vit_tiny' else archs.check_stem(args.stem, args.image_size)
     if args.seed is None and resume_ck is not None and not args.restart:
         args.seed = (resume_ck.get('args') or {}).get('seed')
     if world == 1 and (args.world_size > 1 or args.multiprocessing_distributed):
@@ -290,7 +293,7 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
     # -- model and optimiser ---------------------------------------------------------------------------------------------
     core.seed_everything(args.seed)
     model = moco.MoCo(args.arch, dim=args.moco_dim, K=args.moco_k, m=args.moco_m, T=args.moco_t, mlp=args.mlp,
-                      image_size=args.image_size, shuffle_groups=args.shuffle_groups).to(device)
+                      image_size=args.image_size, stem=args.stem, shuffle_groups=args.shuffle_groups).to(device)
     if channels_last: model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.encoder_q.parameters())
     core.print0(f"=> MoCo {args.arch}: encoder_q {n_params / 1e6:.2f} M parameters, queue {args.moco_dim} x {args.moco_k}, "

@@ -1,0 +1,65 @@
+"""Shared by the experiment scripts: train with the real `smallssl-train` command, then measure a checkpoint exactly as
+the demo does (precise BN on 2,000 training images, best-NN in norm space over odd k <= 21 on val, instance
+discrimination d-sd on static views of val). Each script in this folder varies one lever against a baseline."""
+from __future__ import annotations
+import json, os, subprocess, sys, time
+from pathlib import Path
+
+import torch
+
+from smallssl.augment import eval_transform
+from smallssl.checkpoint import load_pretrained_encoder
+from smallssl.data import SafeImageFolder
+from smallssl.features import StaticViews, extract_features, precise_bn
+from smallssl.knn import best_nn
+from smallssl.metrics import instdisc_topk
+from smallssl.static import sample_augs
+
+
+def static_views(data:Path, out:Path, image_size:int, seed:int=0)->Path:
+    "Static (original, view 1, view 2) triples of `data/val`, MoCo v2 augmentation, as the demo writes them."
+    if not (out/'sample-augs.json').exists():
+        sample_augs(data/'val', out, 'moco', 50, image_size, workers=2, seed=seed, preview=None, verbose=False)
+    return out
+
+
+def train(data:Path, ckpt_dir:Path, flags:list, nproc:int=1, threads:int=2)->dict:
+    "Run `smallssl-train DATA flags` (one process, or `nproc` under torchrun); returns the log and the wall time."
+    launch = ([sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}'] if nproc > 1
+              else [sys.executable])
+    cmd = [*launch, '-m', 'smallssl.train', str(data), *map(str, flags), '--ckpt-dir', str(ckpt_dir)]
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads)}
+    t0 = time.time()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if p.returncode: raise RuntimeError(f"training failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
+    log = [json.loads(l) for l in (ckpt_dir/'log.jsonl').read_text().splitlines() if l.strip()]
+    return dict(log=log, seconds=time.time() - t0, checkpoint=str(sorted(ckpt_dir.glob('checkpoint_*.pth.tar'))[-1]))
+
+
+@torch.no_grad()
+def measure(arch:str, ckpt, data:Path, static:Path, image_size:int, precise:int=2000, seed:int=0, stem:str|None=None)->dict:
+    "best-NN (norm, odd k <= 21) and instdisc d-sd Acc@1/@5 of a checkpoint (None: random init), as the demo measures."
+    torch.manual_seed(seed)
+    enc = load_pretrained_encoder(arch, ckpt, image_size=image_size, verbose=False, stem=None if ckpt else stem)
+    tf = eval_transform(image_size)
+    tr, va = SafeImageFolder(data/'train', tf, verbose=False), SafeImageFolder(data/'val', tf, verbose=False)
+    sv = StaticViews(static, 'normal', None, image_size, verbose=False)
+    kw = dict(batch_size=256, workers=0, device='cpu', verbose=False)
+    if precise: precise_bn(enc, tr, precise, seed=seed, **kw)
+    ftr, ytr, _ = extract_features(enc, tr, **kw)
+    fva, yva, _ = extract_features(enc, va, **kw)
+    fsv, _, _ = extract_features(enc, sv, **kw)
+    knn = best_nn(ftr, ytr, fva, yva, k=21, rep_space='norm')
+    top = instdisc_topk(fsv.permute(1, 0, 2), 'd-sd', 5)
+    return dict(best_nn=knn['best_nn'], instdisc1=top[0], instdisc5=top[4])
+
+
+def row(name:str, res:dict, rnd:dict|None=None)->str:
+    "One line of a results table."
+    log = res.get('log') or [{}]
+    first, last = log[0], log[-1]
+    cells = [f"{name:<28}", f"{res.get('seconds', 0):6.0f}", f"{first.get('loss', float('nan')):6.3f}", f"{last.get('loss', float('nan')):6.3f}",
+             f"{last.get('batch_acc1', float('nan')):6.1f}", f"{res['best_nn']:6.1f}", f"{res['instdisc1']:6.1f}", f"{res['instdisc5']:6.1f}"]
+    return " | ".join(cells)
+
+HEADER = " | ".join([f"{'run':<28}", "   s  ", "loss0 ", "lossN ", "bacc1 ", "kNN   ", "id@1  ", "id@5  "])
