@@ -63,3 +63,40 @@ def row(name:str, res:dict, rnd:dict|None=None)->str:
     return " | ".join(cells)
 
 HEADER = " | ".join([f"{'run':<28}", "   s  ", "loss0 ", "lossN ", "bacc1 ", "kNN   ", "id@1  ", "id@5  "])
+
+
+def toy(version:str='v3', root:Path|None=None)->Path:
+    "The embedded dataset as the demo uses it (2,000 train, 500 val, 64 px); 'v2' regenerates the earlier texture dataset."
+    from smallssl.data import toy_dataset
+    if version == 'v3': return toy_dataset(root, verbose=False)
+    from textures_v2 import write_textures
+    return write_textures(Path(root or Path.home()/'.cache'/'smallssl')/'toy-v2-textures')
+
+
+def run_config(name:str, data:Path, flags:list, out:Path)->dict:
+    "Train one configuration of `smallssl-train` flags (cached in `out/name/result.json`); measure it and its random init."
+    res_file = out/name/'result.json'
+    if res_file.exists(): return json.loads(res_file.read_text())
+    flags = [*map(str, flags), '-p', '1000']
+    get = lambda f, default: flags[flags.index(f) + 1] if f in flags else default
+    arch, image_size, seed = get('-a', 'resnet50'), int(get('--image-size', 224)), int(get('--seed', 0))
+    stem = flags[flags.index('--stem') + 1] if '--stem' in flags else None
+    static = static_views(data, out/f'static-{data.name}-{image_size}', image_size, seed)
+    res = train(data, out/name/'checkpoints', flags)
+    res.update(measure(arch, res['checkpoint'], data, static, image_size, seed=seed))
+    res['random'] = measure(arch, None, data, static, image_size, seed=seed, stem=stem)
+    res['flags'] = flags
+    res_file.write_text(json.dumps(res, indent=1))
+    return res
+
+
+def table(rows:list)->str:
+    "Markdown table of `(name, result)` pairs: time, loss first -> last epoch, batch acc@1, best-NN and instdisc random -> trained."
+    head = ("| run | train s | loss first → last | batch acc@1 last (%) | best-NN random → trained (%) | "
+            "instdisc d-sd acc@1 random → trained (%) |\n|---|---|---|---|---|---|")
+    lines = [head]
+    for name, r in rows:
+        l0, l1 = r['log'][0]['loss'], r['log'][-1]['loss']
+        lines.append(f"| {name} | {r['seconds']:.0f} | {l0:.2f} → {l1:.2f} | {r['log'][-1]['batch_acc1']:.1f} | "
+                     f"{r['random']['best_nn']:.1f} → {r['best_nn']:.1f} | {r['random']['instdisc1']:.1f} → {r['instdisc1']:.1f} |")
+    return "\n".join(lines)

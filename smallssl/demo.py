@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_demo.ipynb #40f982b9
 from __future__ import annotations
-import argparse, json, os, shlex, subprocess, sys, time
+import argparse, inspect, json, os, shlex, subprocess, sys, time
 from pathlib import Path
 
 import matplotlib
@@ -16,40 +16,52 @@ from .data import resolve_data
 import smallssl.train, smallssl.features, smallssl.static, smallssl.knn, smallssl.metrics
 
 # %% auto #0
-__all__ = ['demo_commands', 'run_stage', 'read_log', 'plot_training', 'plot_comparison', 'summarise', 'write_report', 'run_demo',
-           'main']
+__all__ = ['train_flags', 'demo_commands', 'run_stage', 'read_log', 'plot_training', 'plot_comparison', 'summarise',
+           'learning_checks', 'write_report', 'run_demo', 'main']
 
 # %% ../nbs/14_demo.ipynb #b5532e20
+def train_flags(arch:str='resnet18', # encoder (`-a`)
+                stem:str|None='imagenet', # `--stem` (None: the default for the image size)
+                epochs:int=30, # training epochs
+                batch_size:int=64, # global batch (`-b`)
+                lr:float=0.015, # learning rate
+                moco_k:int=1024, # queue length (`--moco-k`)
+                moco_m:float=0.99, # key-encoder momentum (`--moco-m`)
+                aug:str='v2', # augmentation recipe (`--aug`)
+                symmetric:bool=False, # symmetric loss (`--symmetric`)
+                image_size:int=32, # `--image-size`
+                workers:int=1, # data-loading workers per process (`-j`)
+                seed:int=0, # `--seed`
+               )->list:
+    "The `smallssl-train` flags of the demo's recipe (the paper's head, temperature and schedule; the sizes of this chapter)."
+    f = ["-a", arch, "--lr", str(lr), "--batch-size", str(batch_size), "-j", str(workers), "--epochs", str(epochs),
+         "--mlp", "wide", "--moco-t", "0.1", "--moco-k", str(moco_k), "--moco-m", str(moco_m), "--aug", aug, "--cos",
+         "--image-size", str(image_size), "--seed", str(seed)]
+    if aug == 'improved': f += ["--cj", "1.", "--grey-scale", "0.5", "--gaussian-blur", "0.5"]
+    if stem: f += ["--stem", stem]
+    if symmetric: f.append("--symmetric")
+    return f
+
 def demo_commands(data:Path, # dataset root with train/ and val/
                   out:Path, # run folder
-                  arch:str='mobilenetv3_small', # encoder (`-a`)
-                  epochs:int=15, # training epochs
-                  batch_size:int=64, # global batch (`-b`)
-                  lr:float=0.03, # learning rate (the paper's 0.06 is for batch 512)
-                  moco_k:int=1024, # queue length (`--moco-k`)
-                  moco_m:float=0.999, # key-encoder momentum (`--moco-m`, the paper's)
-                  image_size:int=32, # `--image-size`
-                  nproc:int=2, # torchrun processes
-                  workers:int=1, # data-loading workers per process
+                  nproc:int=1, # torchrun processes
                   precise_bn:int=2000, # images for re-estimating BatchNorm statistics
                   k:int=21, # largest k for best-NN
-                  seed:int=0, # seed of every stage
+                  **recipe, # `train_flags`' parameters (arch, stem, epochs, batch_size, lr, ...); unset: its defaults
                  )->dict:
     "The command lines (argument lists) of each demo stage."
     out, data = Path(out), Path(data)
+    r = {**{k_: p.default for k_, p in inspect.signature(train_flags).parameters.items()}, **recipe}
     train_py = Path(smallssl.train.__file__)
     ckpt_dir, static, feats = out/"checkpoints", out/"static", out/"features"
     cmds = {"train": [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(train_py),
-                      str(data), "-a", arch, "--lr", str(lr), "--batch-size", str(batch_size), "-j", str(workers),
-                      "--epochs", str(epochs), "--mlp", "wide", "--moco-t", "0.1", "--moco-k", str(moco_k), "--moco-m", str(moco_m),
-                      "--aug-plus", "--cj", "1.", "--grey-scale", "0.5", "--gaussian-blur", "0.5", "--cos",
-                      "--image-size", str(image_size), "--seed", str(seed), "-p", "10", "--ckpt-dir", str(ckpt_dir)],
+                      str(data), *train_flags(**r), "-p", "10", "--ckpt-dir", str(ckpt_dir)],
             "static": ["smallssl-sample-augs", str(data/"val"), str(static), "--aug", "moco", "--images-per-class", "50",
-                       "--image-size", str(image_size), "-j", str(nproc), "--seed", str(seed)]}
-    ckpt = ckpt_dir/f"checkpoint_{epochs-1:04d}.pth.tar"
+                       "--image-size", str(r['image_size']), "-j", "2", "--seed", str(r['seed'])]}
+    ckpt = ckpt_dir/f"checkpoint_{r['epochs']-1:04d}.pth.tar"
     for name, pre in (("random", []), ("trained", ["--pretrained", str(ckpt)])):
-        common = ["-a", arch, *pre, "--image-size", str(image_size), "-b", "256", "-j", str(workers),
-                  "--precise-bn", str(precise_bn), "--seed", str(seed)]
+        common = ["-a", r['arch'], *pre, *(["--stem", r['stem']] if r['stem'] else []), "--image-size", str(r['image_size']),
+                  "-b", "256", "-j", str(r['workers']), "--precise-bn", str(precise_bn), "--seed", str(r['seed'])]
         cmds[f"extract-knn-{name}"] = ["smallssl-extract", str(data), "--knn", *common, "-o", str(feats/f"{name}-knn.pt")]
         cmds[f"extract-static-{name}"] = ["smallssl-extract", str(data), "--static", str(static), *common,
                                           "-o", str(feats/f"{name}-static.pt")]
@@ -136,6 +148,20 @@ def summarise(out:Path # run folder
         res[name] = r
     return res
 
+# %% ../nbs/14_demo.ipynb #a7490ce0
+def learning_checks(results:dict, # from `summarise`
+                    log:list, # training records (`read_log`)
+                   )->dict:
+    "The demo's three signs of learning: name -> (passed, what was measured)."
+    r, t = results["random"], results["trained"]
+    l0, l1 = log[0]["loss"], log[-1]["loss"]
+    i0, i1 = r["instdisc"]["top1"], t["instdisc"]["top1"]
+    k0, k1 = r["knn"]["best_nn"], t["knn"]["best_nn"]
+    return {"loss falls": (l1 < l0, f"InfoNCE loss {l0:.3f} in the first epoch, {l1:.3f} in the last"),
+            "instance discrimination": (i1 >= 3 * i0 and i1 >= i0 + 3,
+                                        f"d-sd acc@1 {i0:.2f} % -> {i1:.2f} % (asked: at least 3x and 3 points above random)"),
+            "best-NN": (k1 >= k0 + 10, f"{k0:.2f} % -> {k1:.2f} % (asked: at least 10 points above random)")}
+
 # %% ../nbs/14_demo.ipynb #84cdc665
 def write_report(out:Path, # run folder
                  results:dict, # from `summarise`
@@ -162,18 +188,19 @@ def write_report(out:Path, # run folder
     bacc = (f", batch acc@1 {last['batch_acc1']:.1f} % (chance {100 * nproc / batch:.1f} %: finding the own key among the step's"
             f" keys)") if 'batch_acc1' in last else ""
     cmd_text = "\n".join(f"# {name}\n{shlex.join(c)}" for name, c in cmds.items())
+    checks = "\n".join(f"- {'yes' if ok else 'NO'}: {name}: {what}" for name, (ok, what) in learning_checks(results, log).items())
     md = f"""# smallssl demo report
 
-Embedded toy dataset, `{arch}`, improved MoCo v2 recipe scaled down
-(`torchrun --nproc_per_node={nproc}`, CPU).
+Data `{train[6]}`, `{arch}`, MoCo with the demo's recipe (`smallssl-train {shlex.join(train[7:])}`,
+`torchrun --nproc_per_node={nproc}`).
 Trained for {len(log)} epochs in {timings.get('train', 0):.0f} s (last epoch: loss {last.get('loss', float('nan')):.3f},
 contrastive acc@1 {last.get('acc1', float('nan')):.1f} % against the queue{bacc}). Whole demo: {sum(timings.values()):.0f} s.
 
 {chr(10).join(table)}
 
-Verdict: the trained encoder {'beats' if t['knn']['best_nn'] > r['knn']['best_nn'] else 'does NOT beat'} the random one on best-NN
-(trained minus random: {t['knn']['best_nn'] - r['knn']['best_nn']:+.2f} points; instance discrimination acc@1:
-{t['instdisc']['top1'] - r['instdisc']['top1']:+.2f} points).
+Did it learn?
+
+{checks}
 
 ![training curves](training.png)
 
@@ -208,38 +235,43 @@ def run_demo(out="runs/demo", # run folder (created; earlier results in it are r
     plot_training(log, out/"training.png")
     plot_comparison(results, out/"comparison.png")
     report = write_report(out, results, cmds, timings, log)
-    r, t = results["random"], results["trained"]
-    print(f"\nbest-NN: random {r['knn']['best_nn']:.2f}% -> trained {t['knn']['best_nn']:.2f}%;"
-          f" instdisc acc@1: random {r['instdisc']['top1']:.2f}% -> trained {t['instdisc']['top1']:.2f}%")
+    print()
+    for name, (ok, what) in learning_checks(results, log).items(): print(f"{'yes' if ok else 'NO '}  {name}: {what}")
     print(f"report: {report}  ({sum(timings.values()):.0f} s)")
     return results
 
 # %% ../nbs/14_demo.ipynb #f979ad78
 def _parse(argv=None):
-    p = argparse.ArgumentParser(prog="smallssl-demo", description="Train the improved baseline briefly on the embedded "
-                                "dataset with torchrun, evaluate random vs trained, write a report.")
-    p.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
+    d = {k: p.default for k, p in inspect.signature(train_flags).parameters.items()}
+    p = argparse.ArgumentParser(prog="smallssl-demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="Train MoCo briefly with torchrun (the embedded dataset unless --data), evaluate "
+                                "random vs trained, write a report.")
+    p.add_argument("--out", default="runs/demo", help="run folder")
     p.add_argument("--data", default=None, help="dataset root with train/ and val/ (default: the embedded toy dataset)")
-    p.add_argument("-a", "--arch", default="mobilenetv3_small", help="encoder (default: mobilenetv3_small)")
-    p.add_argument("--epochs", default=15, type=int, help="training epochs (default: 15)")
-    p.add_argument("-b", "--batch-size", default=64, type=int, help="global batch (default: 64)")
-    p.add_argument("--lr", default=0.03, type=float, help="learning rate (default: 0.03)")
-    p.add_argument("--moco-k", default=1024, type=int, help="queue length (default: 1024)")
-    p.add_argument("--moco-m", default=0.999, type=float, help="key-encoder momentum (default: 0.999)")
-    p.add_argument("--image-size", default=32, type=int, help="image side (default: 32)")
-    p.add_argument("--nproc", default=2, type=int, help="torchrun processes (default: 2)")
-    p.add_argument("-j", "--workers", default=1, type=int, help="data-loading workers per process (default: 1)")
-    p.add_argument("--precise-bn", default=2000, type=int, help="images for re-estimating BatchNorm statistics (default: 2000)")
-    p.add_argument("-k", default=21, type=int, help="largest k of best-NN (default: 21)")
-    p.add_argument("--seed", default=0, type=int, help="seed (default: 0)")
+    p.add_argument("-a", "--arch", default=d["arch"], help="encoder")
+    p.add_argument("--stem", default=d["stem"], choices=["imagenet", "small"], help="encoder stem")
+    p.add_argument("--epochs", default=d["epochs"], type=int, help="training epochs")
+    p.add_argument("-b", "--batch-size", default=d["batch_size"], type=int, help="global batch")
+    p.add_argument("--lr", default=d["lr"], type=float, help="learning rate")
+    p.add_argument("--moco-k", default=d["moco_k"], type=int, help="queue length")
+    p.add_argument("--moco-m", default=d["moco_m"], type=float, help="key-encoder momentum")
+    p.add_argument("--aug", default=d["aug"], choices=["v1", "v2", "improved"], help="augmentation recipe")
+    p.add_argument("--symmetric", default=d["symmetric"], action=argparse.BooleanOptionalAction, help="symmetric loss")
+    p.add_argument("--image-size", default=d["image_size"], type=int, help="image side")
+    p.add_argument("--nproc", default=1, type=int, help="torchrun processes")
+    p.add_argument("-j", "--workers", default=d["workers"], type=int, help="data-loading workers per process")
+    p.add_argument("--precise-bn", default=2000, type=int, help="images for re-estimating BatchNorm statistics")
+    p.add_argument("-k", default=21, type=int, help="largest k of best-NN")
+    p.add_argument("--seed", default=d["seed"], type=int, help="seed of every stage")
     return p.parse_args(argv)
 
 def main(argv=None):
     "Console script `smallssl-demo`."
     def work(argv):
         a = _parse(argv)
-        return run_demo(a.out, a.data, arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, moco_k=a.moco_k, moco_m=a.moco_m,
-                        image_size=a.image_size, nproc=a.nproc, workers=a.workers, precise_bn=a.precise_bn, k=a.k, seed=a.seed)
+        recipe = dict(arch=a.arch, stem=a.stem, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, moco_k=a.moco_k, moco_m=a.moco_m,
+                      aug=a.aug, symmetric=a.symmetric, image_size=a.image_size, workers=a.workers, seed=a.seed)
+        return run_demo(a.out, a.data, nproc=a.nproc, precise_bn=a.precise_bn, k=a.k, **recipe)
     run_cli(work, argv, prog="smallssl-demo")
 
 # %% ../nbs/14_demo.ipynb #5b16391e

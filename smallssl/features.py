@@ -303,6 +303,8 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
     parser.add_argument('-a', '--arch', metavar='ARCH', default='resnet18', help='encoder architecture (default: resnet18)')
     parser.add_argument('--pretrained', default='', type=str, help='checkpoint; absent: random initialisation (the random baseline)')
     parser.add_argument('--image-size', default=224, type=int, help='evaluation side N: Resize(N/0.875) + CenterCrop(N) (default: 224)')
+    parser.add_argument('--stem', default=None, choices=['imagenet', 'small'],
+                        help="encoder stem (default: the checkpoint's; random init: small up to 32 px, imagenet above)")
     parser.add_argument('-b', '--batch-size', default=256, type=int, metavar='N', help='images per forward pass per process (default: 256)')
     parser.add_argument('-j', '--workers', default=4, type=int, metavar='N', help='data loading workers (default: 4)')
     parser.add_argument('--gpu', default=None, type=int, help='GPU index in one process (default: 0 if there is a GPU, else CPU)')
@@ -319,7 +321,7 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
                             help='which views: normal (0,1,2), g-mask (0,3,4), rand-g-mask (0,5,6), avg-mask (0,7,8), rand-avg-mask (0,9,10)')
     return parser
 
-MODEL_FLAGS = ('data', 'arch', 'pretrained', 'image_size', 'workers', 'precise_bn', 'no_amp', 'gpu')
+MODEL_FLAGS = ('data', 'arch', 'pretrained', 'image_size', 'stem', 'workers', 'precise_bn', 'no_amp', 'gpu')
 
 def json_args(args:argparse.Namespace # the parsed flags of an evaluation command
              )->dict:
@@ -339,7 +341,7 @@ def eval_model(args, device=None)->nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_get(args, 'seed', 0))
         model = load_pretrained_encoder(_get(args, 'arch', 'resnet18'), _get(args, 'pretrained') or None,
-                                        image_size=_get(args, 'image_size', 224))
+                                        image_size=_get(args, 'image_size', 224), stem=_get(args, 'stem'))
     return model.to(device or 'cpu').eval()
 
 def _meta(args, **kw)->dict:

@@ -62,14 +62,15 @@ def head_parameters(model:nn.Module)->list:
 def build_classifier(arch:str, # encoder architecture (see `ARCHS`)
                      pretrained:str|None, # checkpoint (ours, MoCo, SEED or a torchvision state_dict); None: random encoder
                      num_classes:int, # classes of the linear layer
-                     image_size:int=224, # input size (small sizes use the small-image stem)
+                     image_size:int=224, # input size in pixels
                      l2norm:bool=False, # L2-normalise the representation before the linear layer
                      finetune:bool=False, # train the whole network (else only the head)
                      verbose:bool=True, # print which checkpoint keys were used, missing, ignored
+                     stem:str|None=None, # `--stem` (None: the checkpoint's; random init: the default for `image_size`)
                     )->nn.Module:
     "The encoder from `pretrained` with a new linear head `fc`; frozen except `fc` unless `finetune`."
     check_arch(arch)
-    model = load_pretrained_encoder(arch, pretrained or None, image_size=image_size, verbose=verbose)
+    model = load_pretrained_encoder(arch, pretrained or None, image_size=image_size, verbose=verbose, stem=stem)
     linear = nn.Linear(representation_dim(arch), num_classes)
     linear.weight.data.normal_(mean=0.0, std=0.01)
     linear.bias.data.zero_()
@@ -393,6 +394,7 @@ def lincls_parser(prog='smallssl-lincls'):
     p.add_argument('-e', '--evaluate', action='store_true', help="only evaluate the --resume checkpoint on val")
     p.add_argument('--pretrained', default='', help="checkpoint: ours / MoCo (module.encoder_q.*) / SEED / torchvision state_dict; none: random encoder")
     p.add_argument('--image-size', default=224, type=int, help="crop size (val: Resize(N/0.875) + CenterCrop(N)); default 224")
+    p.add_argument('--stem', default=None, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
     p.add_argument('--out-dir', default='.', help="where lincls_checkpoint.pth.tar and lincls_curves.png go (default: .)")
     p.add_argument('--json', default=None, help="write the result as JSON here")
     p.add_argument('--precise-bn', default=0, type=int, metavar='N', help="re-estimate BN statistics on N train images first (0: off, the protocol)")
@@ -444,7 +446,7 @@ def lincls(args)->dict:
         probe = run_probe(args, device)
     with torch.random.fork_rng(devices=[]):  # a random encoder is the one the probe's feature extraction draws
         torch.manual_seed(args.seed or 0)
-        model = build_classifier(args.arch, args.pretrained, len(train.classes), args.image_size, verbose=True)
+        model = build_classifier(args.arch, args.pretrained, len(train.classes), args.image_size, verbose=True, stem=args.stem)
     if args.precise_bn:
         _apply_precise_bn(model, args, SafeImageFolder(train.root, transform=eval_transform(args.image_size), verbose=False), device)
     if args.evaluate:

@@ -163,11 +163,13 @@ class MoCo(nn.Module):
                  image_size:int=224, # input side in pixels
                  stem:str|None=None, # 'imagenet' or 'small' (None: the default for `image_size`, see `smallssl.archs.default_stem`)
                  shuffle_groups:int=2, # in one process: groups that emulate ranks for shuffle-BN (1: none); under DDP the ranks are the groups
+                 symmetric:bool=False, # also contrast the key view's query with the query view's key (`--symmetric`, as MoCo's CIFAR-10 demo)
                 ):
         super().__init__()
         if shuffle_groups < 1: raise SmallSSLError(f"shuffle_groups={shuffle_groups}: use 1 (no shuffle-BN) or more")
         if K < 1 or dim < 1: raise SmallSSLError(f"--moco-k {K} / --moco-dim {dim}: both must be positive")
         self.arch, self.K, self.m, self.T, self.shuffle_groups = check_arch(arch), K, m, T, shuffle_groups
+        self.symmetric = symmetric
         self.encoder_q = create_encoder(self.arch, num_classes=dim, image_size=image_size, stem=stem)
         self.encoder_q.fc = build_head(mlp, self.encoder_q.fc.in_features, dim)
         self.encoder_k = copy.deepcopy(self.encoder_q)
@@ -193,18 +195,24 @@ class MoCo(nn.Module):
         return F.normalize(k.float(), dim=1)[idx_unshuffle]
 
     def forward(self, im_q, im_k):  # N x 3 x H x W each
-        "`(logits N x (1+K), labels N)`; also updates the key encoder and the queue."
+        "`(logits N x (1+K), labels N)` (2N rows when symmetric); also updates the key encoder and the queue."
         groups = 1 if get_world_size() > 1 else self.shuffle_groups
         q = F.normalize(forward_in_groups(self.encoder_q, im_q, groups).float(), dim=1)  # N x dim
         with torch.no_grad():
             self.update_key_encoder()
             k = self.keys(im_k)  # N x dim
-        logits, labels = infonce_logits(q, k, self.queue.clone(), self.T)  # clone: the queue changes before backward
+        queue = self.queue.clone()  # the queue changes before backward
+        logits, labels = infonce_logits(q, k, queue, self.T)
         self.batch_acc1 = batch_accuracy(q.detach(), k)  # a diagnostic (see the text); no sync
+        if self.symmetric:  # the same with the views' roles swapped; both sets of keys are enqueued (query view's first)
+            q2 = F.normalize(forward_in_groups(self.encoder_q, im_k, groups).float(), dim=1)
+            with torch.no_grad(): k2 = self.keys(im_q)
+            l2, lab2 = infonce_logits(q2, k2, queue, self.T)
+            logits, labels, k = torch.cat([logits, l2]), torch.cat([labels, lab2]), torch.cat([k2, k])
         dequeue_and_enqueue(self.queue, self.queue_ptr, concat_all_gather(k))
         return logits, labels
 
-    def extra_repr(self): return f"arch={self.arch}, K={self.K}, m={self.m}, T={self.T}, shuffle_groups={self.shuffle_groups}"
+    def extra_repr(self): return f"arch={self.arch}, K={self.K}, m={self.m}, T={self.T}, shuffle_groups={self.shuffle_groups}, symmetric={self.symmetric}"
 
 # %% ../nbs/04_moco.ipynb #3cc7925b
 _DDP_SCRIPT = r'''

@@ -82,6 +82,7 @@ def get_parser()->argparse.ArgumentParser:
     a('--channels-last', default=None, action=argparse.BooleanOptionalAction, help='channels_last memory format (default: on for CNNs, off for vit)')
     a('--amp', default='auto', choices=['auto', 'bf16', 'fp16', 'off'], help='mixed precision (auto: bf16 on CUDA where supported, off on CPU)')
     a('--shuffle-groups', default=2, type=int, help='groups of the single-process shuffle-BN emulation')
+    a('--symmetric', action='store_true', help="symmetric loss (MoCo's CIFAR-10 demo): each view is a query once; 2b keys enqueued per step")
     a('--save-freq', default=1, type=int, help='checkpoint every N epochs (and after the last)')
     return p
 
@@ -90,6 +91,7 @@ def check_sizes(batch_size:int, # global batch (`-b`)
                 moco_k:int, # queue length (`--moco-k`)
                 world_size:int=1, # number of processes
                 shuffle_groups:int=2, # single-process shuffle-BN groups (`--shuffle-groups`)
+                symmetric:bool=False, # `--symmetric`: each step enqueues 2b keys
                )->int:
     "Validate `-b`, `--moco-k` and the process count; returns the per-process batch."
     if batch_size < 1: raise SmallSSLError(f"-b/--batch-size {batch_size}: must be >= 1")
@@ -97,13 +99,16 @@ def check_sizes(batch_size:int, # global batch (`-b`)
         lo, hi = batch_size // world_size * world_size, (batch_size // world_size + 1) * world_size
         raise SmallSSLError(f"-b/--batch-size {batch_size} is the global batch and must be divisible by the {world_size} "
                             f"processes: use {', '.join(str(v) for v in (lo, hi) if v > 0)}")
-    if moco_k < batch_size or moco_k % batch_size:
-        fit_b = [d for d in range(world_size, min(moco_k, 8192) + 1, world_size) if moco_k % d == 0]
+    f = 2 if symmetric else 1   # keys enqueued per sample
+    if moco_k < f * batch_size or moco_k % (f * batch_size):
+        fit_b = [d for d in range(world_size, min(moco_k, 8192) + 1, world_size) if moco_k % (f * d) == 0]
         near_b = sorted(fit_b, key=lambda d: abs(d - batch_size))[:4]
-        near_k = sorted({max(1, moco_k // batch_size) * batch_size, (moco_k // batch_size + 1) * batch_size})
-        raise SmallSSLError(f"--moco-k {moco_k} must be a multiple of the global batch -b {batch_size} (each step replaces "
-                            f"b keys of the queue): use -b {' or '.join(map(str, sorted(near_b))) or '(none)'} "
-                            f"with this --moco-k, or --moco-k {' or '.join(map(str, near_k))} with this -b")
+        near_k = sorted({max(1, moco_k // (f * batch_size)) * f * batch_size, (moco_k // (f * batch_size) + 1) * f * batch_size})
+        what = (f"twice the global batch -b {batch_size} (--symmetric enqueues 2b keys per step)" if symmetric else
+                f"the global batch -b {batch_size} (each step replaces b keys of the queue)")
+        raise SmallSSLError(f"--moco-k {moco_k} must be a multiple of {what}: use -b "
+                            f"{' or '.join(map(str, sorted(near_b))) or '(none)'} with this --moco-k, or --moco-k "
+                            f"{' or '.join(map(str, near_k))} with this -b")
     per = batch_size // world_size
     if world_size == 1 and shuffle_groups > 1 and per % shuffle_groups:
         raise SmallSSLError(f"-b/--batch-size {batch_size} must be divisible by --shuffle-groups {shuffle_groups} "
@@ -240,7 +245,7 @@ def train(args:argparse.Namespace # parsed flags (`get_parser().parse_args(...)`
     # -- checks that need no data and no process group ---------------------------------------------------------------------
     args.arch = archs.check_arch(args.arch)
     rank, local_rank, world = core.dist_env()
-    per_batch = check_sizes(args.batch_size, args.moco_k, world, args.shuffle_groups)
+    per_batch = check_sizes(args.batch_size, args.moco_k, world, args.shuffle_groups, args.symmetric)
     if args.epochs < 1: raise SmallSSLError(f"--epochs {args.epochs}: must be >= 1")
     if args.print_freq < 1: raise SmallSSLError(f"-p/--print-freq {args.print_freq}: must be >= 1")
     root = sdata.resolve_data(args.data)
@@ -293,7 +298,8 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
     # -- model and optimiser ---------------------------------------------------------------------------------------------
     core.seed_everything(args.seed)
     model = moco.MoCo(args.arch, dim=args.moco_dim, K=args.moco_k, m=args.moco_m, T=args.moco_t, mlp=args.mlp,
-                      image_size=args.image_size, stem=args.stem, shuffle_groups=args.shuffle_groups).to(device)
+                      image_size=args.image_size, stem=args.stem, shuffle_groups=args.shuffle_groups,
+                      symmetric=args.symmetric).to(device)
     if channels_last: model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.encoder_q.parameters())
     core.print0(f"=> MoCo {args.arch}: encoder_q {n_params / 1e6:.2f} M parameters, queue {args.moco_dim} x {args.moco_k}, "

@@ -183,6 +183,7 @@ def transfer_parser(prog='smallssl-transfer'):
     p.add_argument('--pretrained', default='', help="checkpoint: ours / MoCo / SEED / torchvision state_dict; none: random encoder")
     p.add_argument('--finetune', action='store_true', help="train the whole network (recipe: lr 0.01, 100 ep, x0.2 at 40 and 70, scale 0.2-1)")
     p.add_argument('--image-size', default=224, type=int, help="crop size (default 224)")
+    p.add_argument('--stem', default=None, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
     p.add_argument('--precise-bn', default=0, type=int, metavar='N', help="linear mode: re-estimate BN statistics on N train images first (0: off, the recipe)")
     p.add_argument('--download', action='store_true', help="download the dataset into DATA with torchvision (needs internet)")
     p.add_argument('--out-dir', default='.', help="where transfer_checkpoint.pth.tar and transfer_curves.png go (default: .)")
@@ -204,7 +205,8 @@ def transfer(args)->dict:
     train, test, bn_ds = transfer_datasets(args.data, args.dataset, args.image_size, args.finetune, bn_set=True)
     if len(train.classes) != NUM_CLASSES[args.dataset]:
         print0(f"=> note: {len(train.classes)} classes found in the data ({args.dataset} has {NUM_CLASSES[args.dataset]}); using {len(train.classes)}")
-    model = build_classifier(args.arch, args.pretrained, len(train.classes), args.image_size, l2norm=True, finetune=args.finetune)
+    model = build_classifier(args.arch, args.pretrained, len(train.classes), args.image_size, l2norm=True, finetune=args.finetune,
+                             stem=args.stem)
     if args.precise_bn: _apply_precise_bn(model, args, bn_ds, device)
     return fit(model, train, test, args, device, finetune=args.finetune, gamma=recipe['gamma'], name='transfer',
                extra=dict(dataset=args.dataset, mode='finetune' if args.finetune else 'linear', arch=args.arch,

@@ -5,7 +5,7 @@ Nothing below imports `smallssl.moco` or `smallssl.train` for the reference side
 shuffle-BN (the batch split into groups that each see their own BatchNorm statistics, as one GPU each would) and loss.
 Both start from the same weights, see the same batches and the same shuffle permutations (smallssl's `shuffle_index` is
 replaced by one that hands out the permutations drawn here), and must agree on the loss, the gradients, the key encoder
-and the queue at every one of 20 steps, with 1 and 2 shuffle-BN groups.
+and the queue at every one of 20 steps, with 1 and 2 shuffle-BN groups, and with the symmetric loss of MoCo's CIFAR-10 demo.
 
 Why the reference is re-synchronised after each step's comparison: from a random initialisation the outputs of all images
 point in nearly the same direction, and the first steps are chaotic. Measured with this test's settings, a float32
@@ -26,11 +26,11 @@ STEPS, N, SIZE, DIM, K, M, T, LR = 20, 16, 32, 16, 64, 0.99, 0.1, 0.03
 
 class ReferenceMoCo:
     "MoCo v2 from the pseudocode: f_q learns, f_k follows by momentum, a FIFO queue of keys, InfoNCE with the positive first."
-    def __init__(self, f_q, queue, groups):
+    def __init__(self, f_q, queue, groups, symmetric=False):
         self.f_q = copy.deepcopy(f_q)
         self.f_k = copy.deepcopy(f_q)                       # f_k.params = f_q.params
         for p in self.f_k.parameters(): p.requires_grad = False
-        self.queue, self.ptr, self.groups = queue.clone(), 0, groups   # C x K
+        self.queue, self.ptr, self.groups, self.symmetric = queue.clone(), 0, groups, symmetric   # C x K
         self.opt = torch.optim.SGD(self.f_q.parameters(), lr=LR, momentum=0.9, weight_decay=1e-4)
 
     @torch.no_grad()
@@ -51,24 +51,35 @@ class ReferenceMoCo:
         for n, b in net.named_buffers(): b.data.copy_(kept[n])   # .data: the graph saved these tensors, keep their version
         return torch.cat(out)
 
-    def step(self, x_q, x_k, perm):
+    def keys(self, x, perm):
+        with torch.no_grad():
+            k = self.forward_split(self.f_k, x[perm])                          # shuffled batch through the key encoder
+            return F.normalize(k, dim=1)[torch.argsort(perm)]                  # N x C, back in the order of the queries
+
+    def logits(self, q, k):
+        l_pos = torch.bmm(q.view(N, 1, -1), k.view(N, -1, 1)).view(N, 1)       # N x 1
+        l_neg = torch.mm(q, self.queue)                                        # N x K
+        return torch.cat([l_pos, l_neg], dim=1) / T
+
+    def step(self, x_q, x_k, perms):
         # the official code moves f_k before computing the keys (the paper's pseudocode does it after the SGD update of
         # the previous step: the same sequence of states)
         with torch.no_grad():
             for pk, pq in zip(self.f_k.parameters(), self.f_q.parameters()): pk.mul_(M).add_(pq.detach(), alpha=1 - M)
         q = F.normalize(self.forward_split(self.f_q, x_q), dim=1)              # N x C
-        with torch.no_grad():
-            k = self.forward_split(self.f_k, x_k[perm])                        # shuffled batch through the key encoder
-            k = F.normalize(k, dim=1)[torch.argsort(perm)]                     # N x C, back in the order of the queries
-        l_pos = torch.bmm(q.view(N, 1, -1), k.view(N, -1, 1)).view(N, 1)       # N x 1
-        l_neg = torch.mm(q, self.queue)                                        # N x K
-        logits = torch.cat([l_pos, l_neg], dim=1) / T
-        loss = F.cross_entropy(logits, torch.zeros(N, dtype=torch.long))
+        k = self.keys(x_k, perms[0])
+        logits, new = self.logits(q, k), k
+        if self.symmetric:   # MoCo's CIFAR-10 demo: swap the views' roles, enqueue both keys (query view's first)
+            q2 = F.normalize(self.forward_split(self.f_q, x_k), dim=1)
+            k2 = self.keys(x_q, perms[1])
+            logits, new = torch.cat([logits, self.logits(q2, k2)]), torch.cat([k2, k])
+        loss = F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))   # the mean over both directions
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        self.queue[:, self.ptr:self.ptr + N] = k.T                             # enqueue the newest keys, drop the oldest
-        self.ptr = (self.ptr + N) % K
+        B = len(new)
+        self.queue[:, self.ptr:self.ptr + B] = new.T                           # enqueue the newest keys, drop the oldest
+        self.ptr = (self.ptr + B) % K
         return loss.detach()
 
 
@@ -78,17 +89,18 @@ def _close(a, b, what, step, tol=1e-4):
     assert err < tol, f"step {step}: {what} differs (relative error {err:.3g}, max |diff| {(a - b).abs().max():.3g})"
 
 
-@pytest.mark.parametrize('groups', [1, 2])
-def test_moco_step_equals_independent_moco(groups, monkeypatch):
+@pytest.mark.parametrize('groups,symmetric', [(1, False), (2, False), (2, True)])
+def test_moco_step_equals_independent_moco(groups, symmetric, monkeypatch):
     torch.manual_seed(0)
-    ours = smallssl.moco.MoCo('resnet18', dim=DIM, K=K, m=M, T=T, mlp='wide', image_size=SIZE, shuffle_groups=groups)
-    ref = ReferenceMoCo(ours.encoder_q, ours.queue, groups)
+    ours = smallssl.moco.MoCo('resnet18', dim=DIM, K=K, m=M, T=T, mlp='wide', image_size=SIZE, stem='imagenet',
+                              shuffle_groups=groups, symmetric=symmetric)
+    ref = ReferenceMoCo(ours.encoder_q, ours.queue, groups, symmetric)
     opt = torch.optim.SGD([p for p in ours.parameters() if p.requires_grad], lr=LR, momentum=0.9, weight_decay=1e-4)
     scaler = torch.amp.GradScaler('cpu', enabled=False)
     g = torch.Generator().manual_seed(1)
     batches = [(torch.randn(N, 3, SIZE, SIZE, generator=g), torch.randn(N, 3, SIZE, SIZE, generator=g)) for _ in range(STEPS)]
-    perms = [torch.randperm(N, generator=g) for _ in range(STEPS)]
-    handed = iter(perms)
+    perms = [[torch.randperm(N, generator=g) for _ in range(2 if symmetric else 1)] for _ in range(STEPS)]
+    handed = iter([p for ps in perms for p in ps])
     def shuffle_index(n, device=None):
         p = next(handed)
         return p.to(device), torch.argsort(p).to(device)
