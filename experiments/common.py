@@ -54,17 +54,6 @@ def measure(arch:str, ckpt, data:Path, static:Path, image_size:int, precise:int=
     return dict(best_nn=knn['best_nn'], instdisc1=top[0], instdisc5=top[4])
 
 
-def row(name:str, res:dict, rnd:dict|None=None)->str:
-    "One line of a results table."
-    log = res.get('log') or [{}]
-    first, last = log[0], log[-1]
-    cells = [f"{name:<28}", f"{res.get('seconds', 0):6.0f}", f"{first.get('loss', float('nan')):6.3f}", f"{last.get('loss', float('nan')):6.3f}",
-             f"{last.get('batch_acc1', float('nan')):6.1f}", f"{res['best_nn']:6.1f}", f"{res['instdisc1']:6.1f}", f"{res['instdisc5']:6.1f}"]
-    return " | ".join(cells)
-
-HEADER = " | ".join([f"{'run':<28}", "   s  ", "loss0 ", "lossN ", "bacc1 ", "kNN   ", "id@1  ", "id@5  "])
-
-
 def toy(version:str='v3', root:Path|None=None)->Path:
     "The embedded dataset as the demo uses it (2,000 train, 500 val, 64 px); 'v2' regenerates the earlier texture dataset."
     from smallssl.data import toy_dataset

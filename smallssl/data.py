@@ -248,10 +248,10 @@ def toy_image(cls:str, # one of `TOY_CLASSES`: the main object's shape
               size:int=64, # width = height in pixels
               return_mask:bool=False, # also return the main object's coverage (size x size, in [0, 1])
              ):
-    "Draw one toy scene: a coloured background, 3-5 small clutter shapes and one large object of shape `cls`, as RGB."
+    "Draw one toy scene: a coloured background, 2-3 small clutter shapes and one large object of shape `cls`, as RGB."
     lum = rng.uniform(70, 180)                      # the background's brightness
     img = _background(rng, size, lum)
-    for _ in range(int(rng.integers(3, 6))):        # clutter: small ellipses, bars and blobs anywhere
+    for _ in range(int(rng.integers(2, 4))):        # clutter: two or three small ellipses, bars and blobs anywhere
         kind, r = rng.integers(3), rng.uniform(.06, .12) * size
         t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
         if kind == 0: pts = np.stack([r * np.cos(t), .55 * r * np.sin(t)], 1)
@@ -262,7 +262,7 @@ def toy_image(cls:str, # one of `TOY_CLASSES`: the main object's shape
             pts = np.stack([rr * np.cos(t), rr * np.sin(t)], 1)
         a = _coverage([(pts, 255)], *rng.uniform(0, size, 2), rng.uniform(0, 2 * np.pi), size)
         img = img * (1 - a) + _colour(rng, rng.uniform(30, 230)) * a
-    r, (cx, cy), rot = rng.uniform(.22, .32) * size, rng.uniform(.32, .68, 2) * size, rng.uniform(0, 2 * np.pi)
+    r, (cx, cy), rot = rng.uniform(.30, .40) * size, rng.uniform(.38, .62, 2) * size, rng.uniform(0, 2 * np.pi)
     up = lum + 60 <= 235 and (lum - 60 < 20 or rng.uniform() < .5)               # lighter or darker than the background
     obj_lum = min(lum + rng.uniform(60, 90), 235) if up else max(lum - rng.uniform(60, 90), 20)
     a = _coverage(_outline(cls, r), cx, cy, rot, size)

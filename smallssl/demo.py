@@ -24,11 +24,11 @@ def train_flags(arch:str='resnet18', # encoder (`-a`)
                 stem:str|None='imagenet', # `--stem` (None: the default for the image size)
                 epochs:int=30, # training epochs
                 batch_size:int=64, # global batch (`-b`)
-                lr:float=0.015, # learning rate
+                lr:float=0.0075, # learning rate (the paper's 0.06 at batch 512, scaled to the batch)
                 moco_k:int=1024, # queue length (`--moco-k`)
                 moco_m:float=0.99, # key-encoder momentum (`--moco-m`)
                 aug:str='v2', # augmentation recipe (`--aug`)
-                symmetric:bool=False, # symmetric loss (`--symmetric`)
+                symmetric:bool=True, # symmetric loss (`--symmetric`)
                 image_size:int=32, # `--image-size`
                 workers:int=1, # data-loading workers per process (`-j`)
                 seed:int=0, # `--seed`
@@ -148,7 +148,7 @@ def summarise(out:Path # run folder
         res[name] = r
     return res
 
-# %% ../nbs/14_demo.ipynb #a7490ce0
+# %% ../nbs/14_demo.ipynb #d72030e6
 def learning_checks(results:dict, # from `summarise`
                     log:list, # training records (`read_log`)
                    )->dict:
