@@ -8,6 +8,7 @@ alternating, so the ratio holds on a noisy machine.
     python bench/train_throughput.py                                    # CPU, all archs, 64 and 224 px (slow on 2 cores)
     python bench/train_throughput.py --archs mobilenetv3_small resnet18 --sizes 64 --steps 3   # quick
     python bench/train_throughput.py --cuda --batch 128 --steps 20      # GPU: fp32 vs bf16 autocast + channels_last
+    python bench/train_throughput.py --archs resnet18 --sizes 32 64 --batch 64 --stem imagenet   # the ImageNet stem at small sizes
 """
 import argparse, json, sys, time
 from pathlib import Path
@@ -21,10 +22,10 @@ from smallssl.moco import MoCo
 ARCHS = ['resnet18', 'mobilenetv3_small', 'mobilenetv3_large', 'efficientnet_b0', 'vit_tiny']
 
 
-def make_step(arch, size, batch, device, channels_last, amp_dtype, K):
+def make_step(arch, size, batch, device, channels_last, amp_dtype, K, stem=None):
     "A closure doing one MoCo training step on fixed synthetic views."
     torch.manual_seed(0)
-    model = MoCo(arch, dim=128, K=K, image_size=size).to(device)
+    model = MoCo(arch, dim=128, K=K, image_size=size, stem=stem).to(device)
     mf = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=mf)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.03, momentum=0.9, weight_decay=1e-4)
@@ -57,6 +58,7 @@ def main(argv=None):
     p.add_argument('--warmup', type=int, default=2, help='warm-up steps per variant')
     p.add_argument('--cuda', action='store_true', help='on the GPU: fp32 contiguous vs bf16 autocast + channels_last')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
+    p.add_argument('--stem', default=None, choices=['imagenet', 'small'], help='encoder stem (default: small up to 32 px, imagenet above)')
     p.add_argument('--json', default=None, help='also write the rows to this JSON file')
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
@@ -74,7 +76,7 @@ def main(argv=None):
     for arch in a.archs:
         for size in a.sizes:
             batch = a.batch or (128 if a.cuda or size <= 64 else 32)
-            steps = [make_step(arch, size, batch, device, cl, dt, K=batch * 16) for _, cl, dt in variants]
+            steps = [make_step(arch, size, batch, device, cl, dt, K=batch * 16, stem=a.stem) for _, cl, dt in variants]
             for s in steps:
                 for _ in range(a.warmup): s()
             t = [0., 0.]

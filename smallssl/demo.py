@@ -148,7 +148,7 @@ def summarise(out:Path # run folder
         res[name] = r
     return res
 
-# %% ../nbs/14_demo.ipynb #d72030e6
+# %% ../nbs/14_demo.ipynb #ae8aac47
 def learning_checks(results:dict, # from `summarise`
                     log:list, # training records (`read_log`)
                    )->dict:
