@@ -246,13 +246,17 @@ def test_mismatch_fails(tmp, data):
     torch.save({'state_dict': partial}, tmp/'no_layer4.pth.tar')
     only_k = {f'module.encoder_k.{k}': v for k, v in r18.items()}
     torch.save({'state_dict': only_k}, tmp/'only_k.pth.tar')
-    stem = {f'module.encoder_q.{k}': v for k, v in r18.items()}  # 32-px stem checkpoint read at 224 px
+    stem = {f'module.encoder_q.{k}': v for k, v in r18.items()}  # a 32-px (small-stem) checkpoint
     torch.save({'state_dict': stem}, tmp/'small_stem.pth.tar')
-    cases = [('mnv3.pth.tar', 32, 'missing'), ('no_layer4.pth.tar', 32, 'layer4'), ('only_k.pth.tar', 32, 'missing'),
-             ('small_stem.pth.tar', 224, 'conv1.weight')]
+    cases = [('mnv3.pth.tar', 32, 'missing'), ('no_layer4.pth.tar', 32, 'layer4'), ('only_k.pth.tar', 32, 'missing')]
     for f, size, needle in cases:
         with pytest.raises(SmallSSLError, match=needle):
             load_pretrained_encoder('resnet18', tmp/f, image_size=size, verbose=False)
+    # the stem belongs to the weights: read at 224 px the small-stem checkpoint keeps its 3x3 stem; asking for the other
+    # stem explicitly is refused, naming both
+    assert load_pretrained_encoder('resnet18', tmp/'small_stem.pth.tar', image_size=224, verbose=False).conv1.kernel_size == (3, 3)
+    with pytest.raises(SmallSSLError, match='--stem imagenet.*small stem'):
+        load_pretrained_encoder('resnet18', tmp/'small_stem.pth.tar', image_size=224, stem='imagenet', verbose=False)
     code, out, err = run_cli(linear.main, [data, '-a', 'resnet18', '--pretrained', tmp/'no_layer4.pth.tar', '--image-size', 32,
                                            '--epochs', 1, '-j', 0, '--out-dir', tmp/'never'])
     assert code == 2 and 'smallssl-lincls: error:' in err and 'layer4' in err, err
