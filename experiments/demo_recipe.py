@@ -26,7 +26,7 @@ LEVERS = {  # row -> the `train_flags` arguments it changes
 }
 NOTES = {'demo-recipe': 'the baseline', 'mobilenetv3-small': 'the earlier demo\'s encoder, small-image stem',
          'improved-augmentation': "the paper's: cj 1, greyscale 0.5", 'key-momentum-0.999': "the paper's",
-         'one-sided-loss': "the paper's (not --symmetric)"}
+         'one-sided-loss': "the paper's: without --symmetric"}
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
