@@ -23,11 +23,9 @@ def static_views(data:Path, out:Path, image_size:int, seed:int=0)->Path:
     return out
 
 
-def train(data:Path, ckpt_dir:Path, flags:list, nproc:int=1, threads:int=2)->dict:
-    "Run `smallssl-train DATA flags` (one process, or `nproc` under torchrun); returns the log and the wall time."
-    launch = ([sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}'] if nproc > 1
-              else [sys.executable])
-    cmd = [*launch, '-m', 'smallssl.train', str(data), *map(str, flags), '--ckpt-dir', str(ckpt_dir)]
+def train(data:Path, ckpt_dir:Path, flags:list, threads:int=2)->dict:
+    "Run `smallssl-train DATA flags` in one process; returns the log and the wall time."
+    cmd = [sys.executable, '-m', 'smallssl.train', str(data), *map(str, flags), '--ckpt-dir', str(ckpt_dir)]
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads)}
     t0 = time.time()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -69,7 +67,7 @@ def run_config(name:str, data:Path, flags:list, out:Path)->dict:
     flags = [*map(str, flags), '-p', '1000']
     get = lambda f, default: flags[flags.index(f) + 1] if f in flags else default
     arch, image_size, seed = get('-a', 'resnet50'), int(get('--image-size', 224)), int(get('--seed', 0))
-    stem = flags[flags.index('--stem') + 1] if '--stem' in flags else None
+    stem = get('--stem', None)
     static = static_views(data, out/f'static-{data.name}-{image_size}', image_size, seed)
     res = train(data, out/name/'checkpoints', flags)
     res.update(measure(arch, res['checkpoint'], data, static, image_size, seed=seed))
