@@ -23,10 +23,13 @@ LEVERS = {  # row -> the `train_flags` arguments it changes
     'improved-augmentation': dict(aug='improved'),
     'key-momentum-0.999': dict(moco_m=0.999),
     'one-sided-loss': dict(symmetric=False),
+    'lr-0.03': dict(lr=0.03),
+    'weight-decay-5e-4': dict(extra=['--wd', '5e-4']),
 }
 NOTES = {'demo-recipe': 'the baseline', 'mobilenetv3-small': 'the earlier demo\'s encoder, small-image stem',
          'improved-augmentation': "the paper's: cj 1, greyscale 0.5", 'key-momentum-0.999': "the paper's",
-         'one-sided-loss': "the paper's: without --symmetric"}
+         'one-sided-loss': "the paper's: without --symmetric", 'lr-0.03': "the reference's default lr, 4x the scaled one",
+         'weight-decay-5e-4': "MoCo's CIFAR-10 demo"}
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,7 +41,8 @@ if __name__ == '__main__':
     rows = []
     for name, change in LEVERS.items():
         if a.only and not any(s in name for s in a.only): continue
-        flags = train_flags(**{'epochs': a.epochs, **change})
+        change = dict(change); extra = change.pop('extra', [])
+        flags = train_flags(**{'epochs': a.epochs, **change}) + extra
         rows.append((f"{name} ({NOTES[name]})", run_config(f"{name}-e{a.epochs}", data, flags, out)))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
     print(f"\n{a.epochs} epochs, embedded dataset (2,000 train / 500 val images, 32 px), one process, seed 0\n")

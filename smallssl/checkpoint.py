@@ -143,10 +143,14 @@ def load_moco_state(model:nn.Module, # MoCo model, plain or DDP-wrapped
                     optimizer:torch.optim.Optimizer=None, # restored on a normal resume
                     scaler=None, # AMP GradScaler, restored on a normal resume
                     verbose:bool=True, # print what was loaded (rank 0)
+                    name:str='the checkpoint', # what to call it in messages (e.g. `--resume PATH`)
                    )->int:
     "Load a checkpoint into `model` for resuming (strict) or restarting; returns the epoch to start from."
     m = unwrap(model)
-    if 'state_dict' not in ckpt: raise SmallSSLError(f"the checkpoint has no 'state_dict' (keys: {_fmt_keys(ckpt)})")
+    if 'state_dict' not in ckpt:
+        raise SmallSSLError(f"{name}: not a smallssl-train checkpoint, it has no 'state_dict' (keys: {_fmt_keys(ckpt)}); "
+                            "resume from a checkpoint_NNNN.pth.tar of smallssl-train (encoder weights go to --pretrained "
+                            "of the evaluation commands)")
     src, tgt = _strip_module(ckpt['state_dict']), m.state_dict()
     missing, unexpected, mismatched = _state_diff(tgt, src)
     arch_note = f" The checkpoint was trained with -a {ckpt['arch']}." if ckpt.get('arch') else ''
@@ -154,7 +158,7 @@ def load_moco_state(model:nn.Module, # MoCo model, plain or DDP-wrapped
         if missing or unexpected or mismatched:
             parts = [f"{name} ({len(ks)}): {_fmt_keys('module.' + k if not k.startswith('module.') else k for k in ks)}"
                      for name, ks in [('missing', missing), ('unexpected', unexpected), ('shape mismatch', mismatched)] if ks]
-            raise SmallSSLError("the checkpoint does not fit this model: " + '; '.join(parts) + '.' + arch_note +
+            raise SmallSSLError(f"{name} does not fit this model: " + '; '.join(parts) + '.' + arch_note +
                                 " Use the same -a/--moco-dim/--moco-k/--mlp/--image-size as the run that wrote it, or "
                                 "--restart to load only the parts that fit.")
         m.load_state_dict(src)
@@ -278,9 +282,9 @@ def main(argv=None # command-line arguments (None: sys.argv[1:])
         ):
     "`smallssl-convert-seed CKPT [-o OUT]`: convert a SEED checkpoint to MoCo format."
     def work(argv):
-        p = argparse.ArgumentParser(prog='smallssl-convert-seed', description=convert_seed.__doc__)
+        p = ArgumentParser(prog='smallssl-convert-seed', description=convert_seed.__doc__)
         p.add_argument('ckpt', metavar='CKPT', help='SEED checkpoint (module.student.* / module.teacher.*)')
-        p.add_argument('-o', '--out', default=None, help='output file (default: converted_<name> beside CKPT)')
+        p.add_argument('-o', '--out', default=None, output='file', help='output file (default: converted_<name> beside CKPT)')
         a = p.parse_args(argv)
         return convert_seed(a.ckpt, a.out)
     return run_cli(work, argv, prog='smallssl-convert-seed')

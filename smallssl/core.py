@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ba8aac04
 from __future__ import annotations
-import contextlib, json, os, random, sys, tempfile
+import argparse, contextlib, json, os, random, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +12,10 @@ import torch
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'atomic_path', 'atomic_save', 'save_json', 'dist_env',
-           'is_dist', 'get_rank', 'get_world_size', 'is_main', 'barrier', 'print0', 'init_distributed',
-           'concat_all_gather', 'gather_varlen', 'seed_everything', 'cache_dir']
+__all__ = ['FLAG_RULES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'Bounds', 'check_output', 'ArgumentParser',
+           'atomic_path', 'atomic_save', 'save_json', 'dist_env', 'is_dist', 'get_rank', 'get_world_size', 'is_main',
+           'barrier', 'print0', 'init_distributed', 'concat_all_gather', 'gather_varlen', 'seed_everything',
+           'cache_dir']
 
 # %% ../nbs/00_core.ipynb #421ac04f
 class SmallSSLError(Exception):
@@ -35,9 +36,79 @@ def run_cli(fn, # the work: called as `fn(argv)`
     except SmallSSLError as e:
         print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except OSError as e:
+        if e.filename is None: raise   # not about a path the user gave: a bug, keep the traceback
+        print(f"{prog}: error: {e.filename}: {e.strerror or e}", file=sys.stderr, flush=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
+
+# %% ../nbs/00_core.ipynb #ff9bd98c
+class Bounds:
+    "The values a number on the command line may take: `lo <= x <= hi` (`lo < x` / `x < hi` when open)."
+    def __init__(self, lo=None, hi=None, lo_open:bool=False, hi_open:bool=False):
+        self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
+    def __call__(self, x)->bool:
+        lo_ok = self.lo is None or (x > self.lo if self.lo_open else x >= self.lo)
+        return lo_ok and (self.hi is None or (x < self.hi if self.hi_open else x <= self.hi))
+    def __str__(self)->str:
+        if self.hi is None: return f"must be {'>' if self.lo_open else '>='} {self.lo}"
+        return f"must be in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
+
+_pos, _one, _nonneg, _frac = Bounds(0, lo_open=True), Bounds(1), Bounds(0), Bounds(0, 1)
+FLAG_RULES = {  # argparse destination -> the values it accepts, in every command that has the flag
+    'batch_size': _one, 'epochs': _one, 'image_size': Bounds(16), 'workers': _nonneg, 'lr': _pos,
+    'weight_decay': _nonneg, 'momentum': Bounds(0, 1, hi_open=True), 'print_freq': _one, 'start_epoch': _nonneg,
+    'schedule': _nonneg, 'seed': _nonneg, 'gpu': _nonneg, 'gpus': _one, 'precise_bn': _nonneg,
+    'moco_dim': _one, 'moco_k': _one, 'moco_m': _frac, 'moco_t': _pos, 'shuffle_groups': _one,
+    'save_freq': _one, 'keep_last': _one, 'cj': _nonneg, 'grey_scale': _frac, 'gaussian_blur': _frac,
+    'has_p': _frac, 'blur_sigma': _nonneg, 'k': _one, 'topk': _one, 'chunk': _one,
+    'sample_per_class': _one, 'subset_per_class': _one, 'images_per_class': _one, 'classes': _one,
+    'per_class': _one, 'perplexity': _pos, 'nproc': _one, 'probe_lams': _pos,
+    'probe_val_frac': Bounds(0, 1, True, True),
+}
+
+# %% ../nbs/00_core.ipynb #eff0c93b
+def check_output(path, # where a command will write
+                 flag:str, # the flag or argument that names it, for the message
+                 kind:str='file', # 'file' or 'dir'
+                )->Path:
+    "Raise `SmallSSLError` now if `path` cannot be written later (missing folders are fine: they are created)."
+    path = Path(path)
+    if kind == 'dir' and path.exists() and not path.is_dir():
+        raise SmallSSLError(f"{flag} {path}: is a file, not a folder; give a folder (it is created if missing)")
+    if kind == 'file' and path.is_dir(): raise SmallSSLError(f"{flag} {path}: is a folder; give a file name")
+    p = path if kind == 'dir' else path.parent
+    while not p.exists() and p != p.parent: p = p.parent
+    if not p.is_dir(): raise SmallSSLError(f"{flag} {path}: {p} is a file, so nothing can be written under it; choose another path")
+    if not path.exists() and not os.access(p, os.W_OK | os.X_OK):
+        raise SmallSSLError(f"{flag} {path}: the folder {p} is not writable; choose another path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise SmallSSLError(f"{flag} {path}: is not writable; choose another path")
+    return path
+
+class ArgumentParser(argparse.ArgumentParser):
+    "argparse with one-line errors, the range rules of `FLAG_RULES`, and `output='file'|'dir'` arguments checked up front."
+    def add_argument(self, *args, output:str|None=None, **kwargs):
+        act = super().add_argument(*args, **kwargs)
+        act.output = output
+        return act
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+    def parse_known_args(self, args=None, namespace=None):
+        ns, rest = super().parse_known_args(args, namespace)
+        for act in self._actions:
+            v, name = getattr(ns, act.dest, None), '/'.join(act.option_strings) or act.metavar or act.dest
+            if v is None or v is argparse.SUPPRESS or isinstance(v, bool): continue
+            rule = FLAG_RULES.get(act.dest)
+            if rule and isinstance(act.type, type) and act.type in (int, float):
+                for x in (v if isinstance(v, (list, tuple)) else [v]):
+                    if not rule(x): self.error(f"argument {name}: {x}: {rule}")
+            if getattr(act, 'output', None) and v:
+                try: check_output(v, name, act.output)
+                except SmallSSLError as e: self.error(str(e))
+        return ns, rest
 
 # %% ../nbs/00_core.ipynb #30a9a0d6
 def _read_umask()->int:

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 
 from .core import *
 from .data import resolve_data
-import smallssl.train, smallssl.features, smallssl.static, smallssl.knn, smallssl.metrics
+import smallssl.archs, smallssl.train, smallssl.features, smallssl.static, smallssl.knn, smallssl.metrics
 
 # %% auto #0
 __all__ = ['train_flags', 'demo_commands', 'run_stage', 'read_log', 'plot_training', 'plot_comparison', 'summarise',
@@ -224,8 +224,8 @@ def run_demo(out="runs/demo", # run folder (created; earlier results in it are r
              **kwargs # passed to `demo_commands` (arch, epochs, batch_size, ...)
             )->dict:
     "Train, evaluate random vs trained, and write the report; returns the results."
+    data = resolve_data(data)   # a bad --data fails before anything is written
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    data = resolve_data(data)
     cmds = demo_commands(data, out, **kwargs)
     timings = {}
     for name, cmd in cmds.items():
@@ -243,12 +243,12 @@ def run_demo(out="runs/demo", # run folder (created; earlier results in it are r
 # %% ../nbs/14_demo.ipynb #f979ad78
 def _parse(argv=None):
     d = {k: p.default for k, p in inspect.signature(train_flags).parameters.items()}
-    p = argparse.ArgumentParser(prog="smallssl-demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = ArgumentParser(prog="smallssl-demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description="Train MoCo briefly with torchrun (the embedded dataset unless --data), evaluate "
                                 "random vs trained, write a report.")
-    p.add_argument("--out", default="runs/demo", help="run folder")
+    p.add_argument("--out", default="runs/demo", output='dir', help="run folder")
     p.add_argument("--data", default=None, help="dataset root with train/ and val/ (default: the embedded toy dataset)")
-    p.add_argument("-a", "--arch", default=d["arch"], help="encoder")
+    p.add_argument("-a", "--arch", default=d["arch"], choices=smallssl.archs.ARCHS, help="encoder")
     p.add_argument("--stem", default=d["stem"], choices=["imagenet", "small"], help="encoder stem")
     p.add_argument("--epochs", default=d["epochs"], type=int, help="training epochs")
     p.add_argument("-b", "--batch-size", default=d["batch_size"], type=int, help="global batch")

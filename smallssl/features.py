@@ -74,8 +74,8 @@ class StaticViews(Dataset):
                                 f"--dataset-mode {dataset_mode} in {len(self.classes)} class folder(s)"
                                 + (" (modes other than normal need --aug easy/hard/super-hard)" if dataset_mode != 'normal' else ""))
         if samples_per_class and (short := {c: n for c, n in counts.items() if n < samples_per_class}):
-            raise SmallSSLError(f"-s {samples_per_class}: {root} has fewer complete triples in {len(short)} class(es) "
-                                f"(at most {min(short.values())}, e.g. {dict(list(short.items())[:5])}); use -s {min(counts.values())} or fewer")
+            raise SmallSSLError(f"--subset-per-class {samples_per_class}: {root} has fewer complete triples in {len(short)} class(es) "
+                                f"(at most {min(short.values())}, e.g. {dict(list(short.items())[:5])}); use --subset-per-class {min(counts.values())} or fewer")
         self.targets = [l for _, l in self.samples]
         self.paths = [p for p, _ in self.samples]
         self.original_tf, self.view_tf = eval_transform(image_size), view_transform(image_size)
@@ -280,10 +280,13 @@ def load_features(path, # a feature file
     "Load a feature file with `weights_only=True` and check it is of `kind`."
     path = Path(path)
     if not path.is_file(): raise SmallSSLError(f"--features {path}: no such file (write one with smallssl-extract)")
+    if path.stat().st_size == 0:
+        raise SmallSSLError(f"--features {path}: the file is empty (0 bytes; an interrupted copy?); write it again with smallssl-extract")
     try: obj = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
+        why = (str(e).splitlines() or [''])[0][:200]
         raise SmallSSLError(f"--features {path}: cannot be read as a feature file with weights_only=True "
-                            f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+                            f"({type(e).__name__}{': ' + why if why else ''})") from None
     check_features(obj, kind, str(path))
     obj.setdefault('meta', {})
     return obj
@@ -309,14 +312,14 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
     parser.add_argument('-j', '--workers', default=4, type=int, metavar='N', help='data loading workers (default: 4)')
     parser.add_argument('--gpu', default=None, type=int, help='GPU index in one process (default: 0 if there is a GPU, else CPU)')
     parser.add_argument('--features', default=None, metavar='FILE', help='read features from this file (smallssl-extract) instead of a model')
-    parser.add_argument('--json', default=None, metavar='PATH', help='also write the results as JSON')
+    parser.add_argument('--json', default=None, metavar='PATH', output='file', help='also write the results as JSON')
     parser.add_argument('--precise-bn', default=0, type=int, metavar='N',
                         help='re-estimate BatchNorm statistics on N images first (default: 0 = off, the reference behaviour)')
     parser.add_argument('--seed', default=0, type=int, help='seed for random init and sampling (default: 0)')
     parser.add_argument('--no-amp', action='store_true', help='no bf16 autocast on the GPU')
     if data_kind == 'static':
-        parser.add_argument('-s', '--sample-per-class', default=None, type=int, metavar='S',
-                            help='first S images per class (default: all)')
+        parser.add_argument('--subset-per-class', default=None, type=int, metavar='N',
+                            help='keep only the first N images of every class (default: all)')
         parser.add_argument('--dataset-mode', default=None, choices=list(DATASET_MODES),
                             help='which views: normal (0,1,2), g-mask (0,3,4), rand-g-mask (0,5,6), avg-mask (0,7,8), rand-avg-mask (0,9,10)')
     return parser
@@ -356,14 +359,14 @@ def _first_per_class(labels:torch.Tensor, s:int, name:str):
         idx = (labels == c).nonzero().flatten()
         if len(idx) < s: short[c] = len(idx)
         keep.append(idx[:s])
-    if short: raise SmallSSLError(f"-s {s}: {name} has fewer items in {len(short)} class(es) (at most {min(short.values())}); "
-                                  f"use -s {min(short.values())} or fewer")
+    if short: raise SmallSSLError(f"--subset-per-class {s}: {name} has fewer items in {len(short)} class(es) (at most {min(short.values())}); "
+                                  f"use --subset-per-class {min(short.values())} or fewer")
     return torch.cat(keep).sort().values
 
 # %% ../nbs/07_features.ipynb #2e535546
 def static_features(args)->dict:
     "`dict(views [3,N,D], labels [N], paths, meta)` for a static-views folder, from `--features` or a model."
-    s, mode = _get(args, 'sample_per_class'), _get(args, 'dataset_mode')
+    s, mode = _get(args, 'subset_per_class'), _get(args, 'dataset_mode')
     if _get(args, 'features'):
         out = load_features(args.features, 'static')
         fmode = out['meta'].get('dataset_mode', 'normal')
@@ -441,15 +444,15 @@ def knn_features(args # parsed `add_eval_args(p, 'data')` flags
 
 # %% ../nbs/07_features.ipynb #a59a592f
 def _parse(argv=None):
-    p = argparse.ArgumentParser(prog='smallssl-extract', description="Write a feature file (DESIGN §5) of static views "
+    p = ArgumentParser(prog='smallssl-extract', description="Write a feature file (DESIGN §5) of static views "
                                 "or of an ImageFolder split, from a checkpoint or a random encoder.")
     add_eval_args(p, 'data')
     p.add_argument('--static', default=None, metavar='STATIC', help='extract a static-views folder (smallssl-sample-augs)')
     p.add_argument('--split', default=None, choices=['train', 'val'], help='extract DATA/<split>')
     p.add_argument('--knn', action='store_true', help='extract DATA/train and DATA/val into one k-NN feature file')
-    p.add_argument('-s', '--sample-per-class', default=None, type=int, metavar='S', help='static: first S images per class')
+    p.add_argument('--subset-per-class', default=None, type=int, metavar='N', help='static: keep the first N images per class')
     p.add_argument('--dataset-mode', default=None, choices=list(DATASET_MODES), help='static: which views (default: normal)')
-    p.add_argument('-o', '--output', required=True, metavar='OUT', help='feature file to write')
+    p.add_argument('-o', '--output', required=True, metavar='OUT', output='file', help='feature file to write')
     a = p.parse_args(argv)
     if sum([a.static is not None, a.split is not None, a.knn]) != 1:
         raise SmallSSLError("choose exactly one of --static STATIC, --split train|val, --knn")

@@ -212,7 +212,7 @@ def plot_acc_by_k(results:dict, # label -> a `best_nn` result (or its acc_by_k)
 def knn_parser()->argparse.ArgumentParser:
     "Arguments of `smallssl-knn` (the reference's `eval/knn.py`)."
     from smallssl.features import add_eval_args
-    p = argparse.ArgumentParser(prog='smallssl-knn', description="Best-NN: k-NN accuracy for every odd k up to -k.")
+    p = ArgumentParser(prog='smallssl-knn', description="Best-NN: k-NN accuracy for every odd k up to -k.")
     add_eval_args(p, 'data')
     p.add_argument('-k', '--k', default=5, type=int, help='largest k; every odd k from 1 to it is scored (default: 5; the paper: 101)')
     p.add_argument('--rep-space', default='original', choices=list(REP_SPACES) + ['shift-norm'],
@@ -220,7 +220,7 @@ def knn_parser()->argparse.ArgumentParser:
     p.add_argument('--shift-mode', default='train', choices=['train', 'batch'],
                    help="shifted-norm: subtract the training mean (default) or each batch's mean as the reference (-b rows)")
     p.add_argument('-g', '--gpus', default=None, type=int, help='legacy flag of the reference, ignored: use torchrun --nproc_per_node')
-    p.add_argument('--plot', default=None, type=str, help='save accuracy against k to this image file')
+    p.add_argument('--plot', default=None, type=str, output='file', help='save accuracy against k to this image file')
     return p
 
 def knn(args)->dict:

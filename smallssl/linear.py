@@ -384,7 +384,7 @@ def add_launch_args(p:argparse.ArgumentParser # a parser of a supervised protoco
 
 def lincls_parser(prog='smallssl-lincls'):
     "The argument parser of `smallssl-lincls` (MoCo `main_lincls.py` flags + ours)."
-    p = argparse.ArgumentParser(prog=prog, description="Linear evaluation of a frozen encoder (MoCo protocol) and a fast probe.")
+    p = ArgumentParser(prog=prog, description="Linear evaluation of a frozen encoder (MoCo protocol) and a fast probe.")
     p.add_argument('data', nargs='?', default=None, metavar='DIR', help="ImageFolder root with train/ and val/ (default: embedded toy dataset)")
     p.add_argument('-a', '--arch', default='resnet50', help=f"encoder: {' | '.join(ARCHS)} (default: resnet50)")
     p.add_argument('--epochs', default=100, type=int, help="number of epochs (default: 100)")
@@ -395,8 +395,8 @@ def lincls_parser(prog='smallssl-lincls'):
     p.add_argument('--pretrained', default='', help="checkpoint: ours / MoCo (module.encoder_q.*) / SEED / torchvision state_dict; none: random encoder")
     p.add_argument('--image-size', default=224, type=int, help="crop size (val: Resize(N/0.875) + CenterCrop(N)); default 224")
     p.add_argument('--stem', default=None, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
-    p.add_argument('--out-dir', default='.', help="where lincls_checkpoint.pth.tar and lincls_curves.png go (default: .)")
-    p.add_argument('--json', default=None, help="write the result as JSON here")
+    p.add_argument('--out-dir', default='.', output='dir', help="where lincls_checkpoint.pth.tar and lincls_curves.png go (default: .)")
+    p.add_argument('--json', default=None, output='file', help="write the result as JSON here")
     p.add_argument('--precise-bn', default=0, type=int, metavar='N', help="re-estimate BN statistics on N train images first (0: off, the protocol)")
     p.add_argument('--probe', action='store_true', help="run only the fast logistic-regression probe on frozen features")
     p.add_argument('--probe-too', action='store_true', help="run the fast probe and the SGD protocol, report both")

@@ -16,7 +16,7 @@ from .core import *
 # %% auto #0
 __all__ = ['INSTDISC_MODES', 'STATS_HEADER', 'instdisc_ranks', 'instdisc_topk', 'alignment', 'uniformity_sampled',
            'uniformity_exact', 'class_alignment', 'instdisc_parser', 'instdisc', 'instdisc_main', 'static_stats',
-           'format_stats', 'stats_parser', 'stats', 'stats_main', 'main']
+           'format_stats', 'stats_parser', 'check_class_size', 'stats', 'stats_main', 'main']
 
 # %% ../nbs/09_metrics.ipynb #02ebf62f
 def _unit(z:torch.Tensor)->torch.Tensor:
@@ -153,12 +153,14 @@ def _describe(args, data):
 def instdisc_parser()->argparse.ArgumentParser:
     "Arguments of `smallssl-instdisc` (the reference's `eval/instdisc.py`)."
     from smallssl.features import add_eval_args
-    p = argparse.ArgumentParser(prog='smallssl-instdisc', description="Instance-discrimination accuracy on static views.")
+    p = ArgumentParser(prog='smallssl-instdisc', description="Instance-discrimination accuracy on static views.")
     add_eval_args(p, 'static')
     p.add_argument('--topk', default=5, type=int, help='report Acc@1 ... Acc@topk (default: 5)')
     p.add_argument('--mode', default='d-sd', choices=list(INSTDISC_MODES),
                    help='d-sd: original vs view 1; sd-sd: view 1 vs view 2 (default: d-sd)')
-    p.add_argument('--chunk', default=4096, type=int, help='block size of the similarity computation (default: 4096)')
+    p.add_argument('--chunk', '-s', '--sample-per-class', default=4096, type=int, metavar='S', dest='chunk',
+                   help="queries per block of the similarity computation (the reference's -s/--sample-per-class: it only "
+                        "blocks the queries, every image stays a query and a negative; the result does not depend on it) (default: 4096)")
     return p
 
 def instdisc(args)->dict:
@@ -206,16 +208,31 @@ def format_stats(r:dict)->str:
 def stats_parser()->argparse.ArgumentParser:
     "Arguments of `smallssl-stats` (the reference's `eval/stats-dist.py`)."
     from smallssl.features import add_eval_args
-    p = argparse.ArgumentParser(prog='smallssl-stats', description="Alignment, intra-class alignment and uniformity on static views.")
+    p = ArgumentParser(prog='smallssl-stats', description="Alignment, intra-class alignment and uniformity on static views.")
     add_eval_args(p, 'static')
     p.add_argument('--chunk', default=2048, type=int, help='block size of the exact uniformity (default: 2048)')
+    p.add_argument('-s', '--sample-per-class', default=None, type=int, metavar='S',
+                   help="the reference's class size: checked, every class must hold exactly S images (its class alignment "
+                        "assumes it; ours groups by label) (default: not checked)")
     return p
+
+def check_class_size(labels:torch.Tensor, # N class labels
+                     s:int, # the class size every class must have
+                    ):
+    "The reference's `-s` of `eval/stats-dist.py`: raise `SmallSSLError` unless every class holds exactly `s` images."
+    classes, counts = labels.unique(return_counts=True)
+    bad = {int(c): int(n) for c, n in zip(classes, counts) if n != s}
+    if bad:
+        raise SmallSSLError(f"-s {s}: {len(bad)} of {len(classes)} classes do not hold {s} images (e.g. "
+                            f"{dict(list(bad.items())[:3])}); the reference's -s is the class size of the folder: drop it, "
+                            f"or keep the first {s} of each class with --subset-per-class {s}")
 
 def stats(args)->dict:
     "Run `smallssl-stats` on parsed arguments; print the reference table; return the JSON record."
     from smallssl.features import static_features, json_args
     device = init_distributed(gpu=getattr(args, 'gpu', None))
     data = static_features(args)
+    if args.sample_per_class: check_class_size(data['labels'], args.sample_per_class)
     seed = getattr(args, 'seed', None); seed = 0 if seed is None else seed
     res = static_stats(data['views'].to(device), data['labels'].to(device), seed=seed, chunk=args.chunk)
     ckpt, ds = _describe(args, data)

@@ -295,10 +295,10 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
 
 # %% ../nbs/08_static.ipynb #7ef1819c
 def _parse(argv=None):
-    p = argparse.ArgumentParser(prog='smallssl-sample-augs', description="Write static (original, view 1, view 2) triples "
+    p = ArgumentParser(prog='smallssl-sample-augs', description="Write static (original, view 1, view 2) triples "
                                 "of the first N images per class: DST/<class>/<stem>-{0,1,2,...}.jpeg")
     p.add_argument('data', metavar='SRC', help='ImageFolder root to sample from (e.g. DATA/val)')
-    p.add_argument('savedir', metavar='DST', help='where to write the views')
+    p.add_argument('savedir', metavar='DST', output='dir', help='where to write the views')
     p.add_argument('--aug', default='moco', choices=list(AUG_MODES), help='which augmentation (default: moco)')
     p.add_argument('--images-per-class', default=50, type=int, help='images per class (default: 50)')
     p.add_argument('--image-size', default=224, type=int, help='side of the augmented views (default: 224)')
@@ -307,7 +307,7 @@ def _parse(argv=None):
     p.add_argument('-j', '--workers', default=None, type=int, help='worker processes (default: all cores)')
     p.add_argument('--seed', default=0, type=int, help='seed; the same seed gives the same files whatever -j (default: 0)')
     p.add_argument('--preview', default='', help="preview picture (default: DST/preview.png; 'none' to skip)")
-    p.add_argument('--json', default=None, metavar='PATH', help='write the summary as JSON')
+    p.add_argument('--json', default=None, metavar='PATH', output='file', help='write the summary as JSON')
     return p.parse_args(argv)
 
 def _main(argv=None):

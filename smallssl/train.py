@@ -37,7 +37,7 @@ __all__ = ['SmallSSLError', 'get_parser', 'check_sizes', 'lr_at', 'derive_seed',
 # %% ../nbs/06_train.ipynb #a0c32aad
 def get_parser()->argparse.ArgumentParser:
     "The argument parser of `smallssl-train` (every flag of the reference's `main_moco_final.py`, plus ours)."
-    p = argparse.ArgumentParser(prog='smallssl-train', description="MoCo pre-training of small encoders (the reference's main_moco_final.py).",
+    p = core.ArgumentParser(prog='smallssl-train', description="MoCo pre-training of small encoders (the reference's main_moco_final.py).",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a = p.add_argument
     a('data', metavar='DIR', nargs='?', default=None, help="dataset root with train/<class>/<image>; omitted or 'toy': the embedded toy dataset")
@@ -60,7 +60,7 @@ def get_parser()->argparse.ArgumentParser:
     a('--seed', default=None, type=int, help='seed (default: drawn at random and recorded; a resumed run reuses its seed)')
     a('--gpu', default=None, type=int, help='GPU index for a single-process run')
     a('--multiprocessing-distributed', action='store_true', help='legacy launch flag (use torchrun --nproc_per_node=N)')
-    a('--ckpt-dir', default='checkpoints', type=str, help='run folder: checkpoints, log.jsonl, config.json')
+    a('--ckpt-dir', default='checkpoints', type=str, output='dir', help='run folder: checkpoints, log.jsonl, config.json')
     a('--moco-dim', default=128, type=int, help='feature dimension')
     a('--moco-k', default=65536, type=int, help='queue size; number of negative keys')
     a('--moco-m', default=0.999, type=float, help='momentum of the key encoder')
@@ -291,10 +291,6 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
     config = dict(ckpts.plain_args(args), train_dir=str(traindir), train_images=len(dataset), world_size=world, batch_per_process=per_batch,
                   workers_per_process=workers, device=str(device), amp=str(amp_dtype).replace('torch.', '') if amp_dtype else 'off',
                   channels_last=channels_last, torch=torch.__version__, resume_from=str(resume_path) if resume_path else None)
-    if core.is_main():
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        print("=> config\n" + json.dumps(config, indent=2), flush=True)
-        core.save_json(config, ckpt_dir/'config.json')
     # -- model and optimiser ---------------------------------------------------------------------------------------------
     core.seed_everything(args.seed)
     model = moco.MoCo(args.arch, dim=args.moco_dim, K=args.moco_k, m=args.moco_m, T=args.moco_t, mlp=args.mlp,
@@ -312,8 +308,12 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
     if resume_ck is not None:
         core.print0(f"=> loading checkpoint '{resume_path}' (epoch {resume_ck.get('epoch')})")
         start_epoch = ckpts.load_moco_state(model, resume_ck, restart=args.restart, optimizer=optimizer, scaler=scaler,
-                                            verbose=core.is_main())
+                                            verbose=core.is_main(), name=f"--resume {resume_path}")
         del resume_ck
+    if core.is_main():   # written once the run is sure to start: a bad --resume leaves the run folder as it was
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        print("=> config\n" + json.dumps(config, indent=2), flush=True)
+        core.save_json(config, ckpt_dir/'config.json')
     # -- loop ------------------------------------------------------------------------------------------------------------
     last_path, stats = resume_path, None
     if start_epoch >= args.epochs: core.print0(f"=> nothing to do: already trained {start_epoch} of --epochs {args.epochs}")

@@ -172,7 +172,7 @@ def transfer_datasets(data:str|Path, # DATA
 # %% ../nbs/13_transfer.ipynb #e805080e
 def transfer_parser(prog='smallssl-transfer'):
     "The argument parser of `smallssl-transfer` (the reference `main_transfer.py` flags + ours)."
-    p = argparse.ArgumentParser(prog=prog, description="Transfer a pre-trained encoder to CIFAR-10/100 or Caltech-101 (linear or --finetune).")
+    p = ArgumentParser(prog=prog, description="Transfer a pre-trained encoder to CIFAR-10/100 or Caltech-101 (linear or --finetune).")
     p.add_argument('data', metavar='DIR', help="CIFAR: folder with cifar-10-batches-py/ or cifar-100-python/; Caltech-101: ImageFolder with train/ and test/")
     p.add_argument('--dataset', default='cifar10', choices=list(NUM_CLASSES), help="cifar10 | cifar100 | caltech101 (default: cifar10)")
     p.add_argument('-a', '--arch', default='resnet50', help=f"encoder: {' | '.join(ARCHS)} (default: resnet50)")
@@ -186,8 +186,8 @@ def transfer_parser(prog='smallssl-transfer'):
     p.add_argument('--stem', default=None, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
     p.add_argument('--precise-bn', default=0, type=int, metavar='N', help="linear mode: re-estimate BN statistics on N train images first (0: off, the recipe)")
     p.add_argument('--download', action='store_true', help="download the dataset into DATA with torchvision (needs internet)")
-    p.add_argument('--out-dir', default='.', help="where transfer_checkpoint.pth.tar and transfer_curves.png go (default: .)")
-    p.add_argument('--json', default=None, help="write the result as JSON here")
+    p.add_argument('--out-dir', default='.', output='dir', help="where transfer_checkpoint.pth.tar and transfer_curves.png go (default: .)")
+    p.add_argument('--json', default=None, output='file', help="write the result as JSON here")
     return add_launch_args(p)
 
 def transfer(args)->dict:
