@@ -14,8 +14,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['unwrap', 'moco_state_dict', 'plain_args', 'make_checkpoint', 'checkpoint_path', 'save_checkpoint', 'load_checkpoint',
-           'checkpoint_files', 'find_resume', 'load_moco_state', 'encoder_state', 'checkpoint_stem',
-           'load_pretrained_encoder', 'convert_seed', 'main']
+           'checkpoint_files', 'find_resume', 'prune_checkpoints', 'load_moco_state', 'encoder_state',
+           'checkpoint_stem', 'load_pretrained_encoder', 'convert_seed', 'main']
 
 # %% ../nbs/05_checkpoint.ipynb #2cc62526
 def unwrap(model:nn.Module # a model, possibly wrapped by DistributedDataParallel
@@ -118,6 +118,20 @@ def find_resume(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
         return p
     if verbose: print0(f"=> no checkpoint to resume in {ckpt_dir}; starting from scratch")
     return None
+
+# %% ../nbs/05_checkpoint.ipynb #68919a49
+def prune_checkpoints(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
+                      keep_last:int, # how many epoch checkpoints to keep (>= 1)
+                      just_saved=None, # the checkpoint written last: always kept
+                     )->list[Path]:
+    "Delete all but the newest `keep_last` epoch checkpoints in `ckpt_dir` (never `just_saved`); returns the deleted paths."
+    if keep_last < 1: raise SmallSSLError(f"--keep-last {keep_last}: must be >= 1")
+    files = checkpoint_files(ckpt_dir)
+    keep = {Path(just_saved).resolve()} if just_saved else set()
+    keep |= {p.resolve() for p in files[::-1][:max(keep_last - len(keep), 0)] if p.resolve() not in keep}
+    gone = [p for p in files if p.resolve() not in keep]
+    for p in gone: p.unlink(missing_ok=True)
+    return gone
 
 # %% ../nbs/05_checkpoint.ipynb #0f613b25
 def _fmt_keys(keys, n=6):

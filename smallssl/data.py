@@ -17,7 +17,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['TOY_CLASSES', 'UnreadableImage', 'to_rgb', 'load_rgb', 'check_image_folder', 'SafeImageFolder', 'collate_skip',
-           'toy_image', 'toy_dataset', 'resolve_data']
+           'file_index', 'shared_file_index', 'toy_image', 'toy_dataset', 'resolve_data']
 
 # %% ../nbs/01_data.ipynb #6620e042
 class UnreadableImage(SmallSSLError):
@@ -125,10 +125,12 @@ class SafeImageFolder(ImageFolder):
                  on_error:str='skip', # load-time failure: 'skip' (item is None), 'substitute' (next readable sample) or 'raise'
                  check:str='header', # construction-time check: 'header' (size 0 or unidentifiable), 'size' (size 0 only) or 'none'
                  verbose:bool=True, # print the one-line report of skipped files (rank 0)
+                 index:bool=False, # with check='none': list the files with `file_index` (shared between ranks, cached)
                 ):
         if on_error not in ('skip', 'substitute', 'raise'): raise ValueError(f"on_error must be 'skip', 'substitute' or 'raise', not {on_error!r}")
         if check not in ('header', 'size', 'none'): raise ValueError(f"check must be 'header', 'size' or 'none', not {check!r}")
-        self.on_error, self.verbose, self.skipped, self.failed = on_error, verbose, [], []
+        if index and check != 'none': raise ValueError("index=True lists file names only: it needs check='none'")
+        self.on_error, self.verbose, self.skipped, self.failed, self._index = on_error, verbose, [], [], index
         self._bad = set()
         def is_valid(p):   # called by torchvision for every file, class folder by class folder
             if not _is_image_name(p): return False
@@ -146,6 +148,10 @@ class SafeImageFolder(ImageFolder):
             if self.skipped: print(_report_line(f"{Path(root)}: skipped", [p for p, _ in self.skipped]), flush=True)
             if empty := sorted(set(self.classes) - {self.classes[t] for t in self.targets}):
                 print(f"{Path(root)}: no readable image in class folder(s): {', '.join(empty)}", flush=True)
+
+    def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+        if not self._index: return super().make_dataset(directory, class_to_idx, extensions, is_valid_file, allow_empty)
+        return shared_file_index(directory, class_to_idx, verbose=self.verbose)
 
     def find_classes(self, directory):
         "Class names = the sub-folder names, sorted; hidden folders (`.ipynb_checkpoints`, ...) are not classes."
@@ -189,6 +195,58 @@ def collate_skip(batch:list):
     "`default_collate` after dropping the `None` items of a `SafeImageFolder(on_error='skip')`; None if nothing is left."
     batch = [b for b in batch if b is not None]
     return default_collate(batch) if batch else None
+
+# %% ../nbs/01_data.ipynb #344d5279
+def _index_stamp(root:Path, classes:list)->list:
+    "Modification times (ns) of the root and its class folders: they change when a file is added, removed or renamed."
+    return [os.stat(root).st_mtime_ns] + [os.stat(root/c).st_mtime_ns for c in classes]
+
+def _index_file(root:Path)->Path:
+    return cache_dir()/'index'/f"{hashlib.sha1(str(root).encode()).hexdigest()[:20]}.json"
+
+def file_index(root, # an ImageFolder root
+               class_to_idx:dict, # class folder name -> label (as `find_classes` returns)
+               cache:bool=True, # read and write the cached listing in `cache_dir()/index`
+               verbose:bool=True, # progress bar over the class folders (rank 0)
+              )->list:
+    "`(path, label)` of every image-named file under `root/<class>/`, in torchvision's order; no file is opened."
+    root = Path(root).resolve()
+    classes = sorted(class_to_idx)
+    stamp, f = _index_stamp(root, classes), _index_file(root)
+    if cache and f.is_file():
+        try:
+            c = json.loads(f.read_text())
+            if c['root'] == str(root) and c['stamp'] == stamp and c['classes'] == classes:
+                base = str(root) + os.sep
+                return [(base + p, class_to_idx[cls]) for cls, names in zip(classes, c['files']) for p in names]
+        except (OSError, ValueError, KeyError, TypeError): pass   # a damaged cache file is rebuilt
+    from tqdm.auto import tqdm
+    samples, files = [], []   # files: per class, the paths relative to the root (what the cache keeps)
+    for cls in tqdm(classes, desc=f'listing {root.name}', unit='class', leave=False, mininterval=1, delay=1,
+                    disable=not verbose or _rank() != 0):
+        names = []
+        for dirpath, _, fs in sorted(os.walk(root/cls, followlinks=True)):
+            rel = os.path.relpath(dirpath, root) + os.sep
+            names += [rel + n for n in sorted(fs) if _is_image_name(n)]
+        files.append(names)
+        base, y = str(root) + os.sep, class_to_idx[cls]
+        samples += [(base + p, y) for p in names]
+    if cache:
+        try:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(f) as tmp: Path(tmp).write_text(json.dumps(dict(root=str(root), stamp=stamp, classes=classes, files=files)))
+        except OSError: pass   # a read-only cache: the listing still works, it is only not kept
+    return samples
+
+def shared_file_index(root, # an ImageFolder root
+                      class_to_idx:dict, # class folder name -> label
+                      verbose:bool=True, # progress bar (rank 0)
+                     )->list:
+    "`file_index` built once: rank 0 lists (or reads the cache), the other ranks wait and read its cache."
+    if not is_dist() or get_world_size() == 1: return file_index(root, class_to_idx, verbose=verbose)
+    out = file_index(root, class_to_idx, verbose=verbose) if get_rank() == 0 else None
+    barrier()
+    return out if out is not None else file_index(root, class_to_idx, verbose=False)
 
 # %% ../nbs/01_data.ipynb #5b6e659c
 TOY_CLASSES = ['crescent', 'cross', 'disc', 'frame', 'heart', 'ring', 'square', 'star', 'tee', 'triangle']  # sorted, as ImageFolder labels them

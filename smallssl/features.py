@@ -192,7 +192,8 @@ def precise_bn(model:nn.Module, # the encoder (modified in place)
     for m in bns: m.reset_running_stats(); m.momentum = None; m.train()
     seen = items = 0
     try:
-        for x in batches:
+        bar = tqdm(batches, desc='precise BN', unit='batch', leave=False, delay=2, disable=not verbose or get_rank() != 0)
+        for x in bar:
             if not isinstance(data, Dataset) and items >= num_images: break
             items += x.shape[0]
             x = x.reshape(-1, *x.shape[-3:]) if x.dim() > 4 else x
@@ -395,7 +396,7 @@ def static_features(args)->dict:
 
 def _split_dataset(root:Path, split:str, size:int, verbose:bool=True):
     if not (root/split).is_dir(): raise SmallSSLError(f"DATA: {root} has no {split}/ folder (expected an ImageFolder at {root/split})")
-    return SafeImageFolder(root/split, transform=eval_transform(size), on_error='skip', verbose=verbose)
+    return SafeImageFolder(root/split, transform=eval_transform(size), on_error='skip', check='none', index=True, verbose=verbose)
 
 def _prepare(args, bn_data):
     "Device and encoder; precise BN on `bn_data` when `--precise-bn N` asks for it."

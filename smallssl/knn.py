@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 import torch.nn.functional as F
 
 from .core import *
@@ -72,7 +73,8 @@ def _topk_scores(train_f, test_f, k, budget=2**25, train_block=65536, offset=0):
     bias = -0.5 * (train_f * train_f).sum(1)  # N
     nb = max(1, min(n, train_block)); mc = max(1, budget // nb)
     vs, idx = [], []
-    for s in range(0, m, mc):
+    bar = tqdm(range(0, m, mc), desc='k-NN search', unit='block', leave=False, delay=2, disable=not is_main())
+    for s in bar:
         x, best = test_f[s:s + mc], None
         for c in range(0, n, nb):
             sc = torch.addmm(bias[c:c + nb], x, train_f[c:c + nb].T)  # chunk x block

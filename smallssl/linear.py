@@ -346,7 +346,7 @@ def logreg_probe(train_x:torch.Tensor, # N x D training features (raw)
     xf, xh = standardize(train_x[fit_idx].to(device, dt), train_x[hold_idx].to(device, dt))
     yf, yh = train_y[fit_idx].to(device), train_y[hold_idx].to(device)
     val_acc, init = {}, None
-    for lam in sorted(lams, reverse=True):  # strong to weak penalty: each fit warm-starts the next
+    for lam in tqdm(sorted(lams, reverse=True), desc='probe', unit='penalty', leave=False, delay=2, disable=not is_main()):  # strong to weak: each fit warm-starts the next
         init = fit_logreg(xf, yf, n_classes, lam, max_iter=max_iter, init=init)
         val_acc[lam] = 100 * (xh @ init[0].T + init[1]).argmax(1).eq(yh).double().mean().item()
         if verbose: print0(f"   probe lambda {lam:.0e}: held-out Acc@1 {val_acc[lam]:.2f}")

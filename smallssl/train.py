@@ -84,6 +84,7 @@ def get_parser()->argparse.ArgumentParser:
     a('--shuffle-groups', default=2, type=int, help='groups of the single-process shuffle-BN emulation')
     a('--symmetric', action='store_true', help="symmetric loss (MoCo's CIFAR-10 demo): each view is a query once; 2b keys enqueued per step")
     a('--save-freq', default=1, type=int, help='checkpoint every N epochs (and after the last)')
+    a('--keep-last', default=None, type=int, metavar='N', help='keep only the newest N epoch checkpoints (default: all, as the reference)')
     return p
 
 # %% ../nbs/06_train.ipynb #cd209593
@@ -279,7 +280,7 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
     # -- data ----------------------------------------------------------------------------------------------------------------
     transform = augment.build_train_transform(args.image_size, args.aug, args.cj, args.grey_scale, args.gaussian_blur,
                                               args.aug_has, args.has_p, args.blur_sigma)
-    dataset = sdata.SafeImageFolder(traindir, transform, on_error='substitute')
+    dataset = sdata.SafeImageFolder(traindir, transform, on_error='substitute', check='none', index=True)   # names only: see data
     if len(dataset) // world < per_batch:
         raise SmallSSLError(f"DATA/train '{traindir}' has {len(dataset)} readable images, fewer than one global batch of "
                             f"{args.batch_size} (-b; incomplete batches are dropped): lower -b")
@@ -332,7 +333,9 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
         if (epoch + 1) % max(args.save_freq, 1) == 0 or epoch + 1 == args.epochs:
             state = ckpts.make_checkpoint(model, optimizer, epoch + 1, args.arch, scaler, args) if core.is_main() else None
             p = ckpts.save_checkpoint(state, ckpt_dir, epoch) if core.is_main() else None
-            if p: last_path = p; core.print0(f"=> saved {p}")
+            if p:
+                last_path = p; core.print0(f"=> saved {p}")
+                if args.keep_last: ckpts.prune_checkpoints(ckpt_dir, args.keep_last, just_saved=p)
         core.barrier()
     return dict(arch=args.arch, seed=args.seed, epochs=args.epochs, start_epoch=start_epoch, ckpt_dir=str(ckpt_dir),
                 checkpoint=str(last_path) if last_path else None, final=stats)
