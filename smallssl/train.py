@@ -31,8 +31,8 @@ import smallssl.checkpoint as ckpts
 SmallSSLError = core.SmallSSLError
 
 # %% auto #0
-__all__ = ['SmallSSLError', 'get_parser', 'check_sizes', 'lr_at', 'derive_seed', 'seed_all', 'SeededSamples', 'EpochSampler',
-           'Meter', 'train_step', 'train_one_epoch', 'resolve_amp', 'train', 'main']
+__all__ = ['SmallSSLError', 'get_parser', 'check_sizes', 'queue_note', 'toy_scale_note', 'lr_at', 'derive_seed', 'seed_all',
+           'SeededSamples', 'EpochSampler', 'Meter', 'train_step', 'train_one_epoch', 'resolve_amp', 'train', 'main']
 
 # %% ../nbs/06_train.ipynb #a0c32aad
 def get_parser()->argparse.ArgumentParser:
@@ -115,6 +115,26 @@ def check_sizes(batch_size:int, # global batch (`-b`)
         raise SmallSSLError(f"-b/--batch-size {batch_size} must be divisible by --shuffle-groups {shuffle_groups} "
                             f"(the single-process shuffle-BN emulation splits the batch into equal groups)")
     return per
+
+# %% ../nbs/06_train.ipynb #fe801234
+def queue_note(moco_k:int, # queue length (`--moco-k`)
+               n_images:int, # training images
+              )->str|None:
+    "A warning line when the queue holds more keys than there are training images."
+    if moco_k <= n_images: return None
+    return (f"=> warning: --moco-k {moco_k} is {moco_k / n_images:.1f}x the {n_images:,} training images: each image's own "
+            f"earlier keys sit among its negatives; use a --moco-k below {n_images:,} (the demo: 1024 for 2,000)")
+
+def toy_scale_note(args:argparse.Namespace # parsed `smallssl-train` flags
+                  )->str|None:
+    "A note when the embedded dataset (64 px images) is trained at a larger `--image-size` than it holds."
+    if not (args.data is None or str(args.data).strip() in ('', 'toy')) or args.image_size <= 64: return None
+    from smallssl.demo import train_flags
+    demo = train_flags()
+    keep = {'-a', '--lr', '--batch-size', '--moco-k', '--moco-m', '--aug', '--image-size', '--stem'}
+    flags = ' '.join(f"{f} {v}" for f, v in zip(demo, demo[1:]) if f in keep) + ' --symmetric'
+    return (f"=> note: the embedded dataset holds 64 px images and this run trains -a {args.arch} at --image-size "
+            f"{args.image_size} (the paper's ImageNet recipe); the demo's scale is: {flags}")
 
 # %% ../nbs/06_train.ipynb #75f407f7
 def lr_at(epoch:int, # 0-based epoch
@@ -251,6 +271,7 @@ def train(args:argparse.Namespace # parsed flags (`get_parser().parse_args(...)`
     if args.print_freq < 1: raise SmallSSLError(f"-p/--print-freq {args.print_freq}: must be >= 1")
     root = sdata.resolve_data(args.data)
     traindir = sdata.check_image_folder(Path(root)/'train', what='DATA/train')
+    if rank == 0 and (msg := toy_scale_note(args)): print(msg, flush=True)
     ckpt_dir = Path(args.ckpt_dir)
     resume_ck, resume_path = None, None
     if args.resume:
@@ -281,6 +302,7 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
     transform = augment.build_train_transform(args.image_size, args.aug, args.cj, args.grey_scale, args.gaussian_blur,
                                               args.aug_has, args.has_p, args.blur_sigma)
     dataset = sdata.SafeImageFolder(traindir, transform, on_error='substitute', check='none', index=True)   # names only: see data
+    if core.is_main() and (msg := queue_note(args.moco_k, len(dataset))): print(msg, flush=True)
     if len(dataset) // world < per_batch:
         raise SmallSSLError(f"DATA/train '{traindir}' has {len(dataset)} readable images, fewer than one global batch of "
                             f"{args.batch_size} (-b; incomplete batches are dropped): lower -b")
