@@ -295,6 +295,9 @@ def load_features(path, # a feature file
 # %% ../nbs/07_features.ipynb #1d885953
 def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
                   data_kind:str='static', # 'static' (STATIC folder) or 'data' (DATA root with train/ and val/)
+                  batch_size:int=256, # default `-b` (the reference script's, where there is one)
+                  workers:int=4, # default `-j` (the reference script's, where there is one)
+                  workers_alias:str|None=None, # the reference's spelling of `-j`, where it differs (`--num-workers`)
                  )->argparse.ArgumentParser:
     "Add the positional data argument and the flags shared by every evaluation command."
     if data_kind not in ('static', 'data'): raise ValueError(f"data_kind must be 'static' or 'data', not {data_kind!r}")
@@ -304,13 +307,15 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
     else:
         parser.add_argument('data', metavar='DATA', nargs='?', default=None,
                             help="dataset root with train/ and val/ (default: the embedded toy dataset); not needed with --features")
-    parser.add_argument('-a', '--arch', metavar='ARCH', default='resnet18', help='encoder architecture (default: resnet18)')
+    parser.add_argument('-a', '--arch', metavar='ARCH', default='resnet50', help='encoder architecture (default: resnet50, as the reference)')
     parser.add_argument('--pretrained', default='', type=str, help='checkpoint; absent: random initialisation (the random baseline)')
     parser.add_argument('--image-size', default=224, type=int, help='evaluation side N: Resize(N/0.875) + CenterCrop(N) (default: 224)')
     parser.add_argument('--stem', default=None, choices=['imagenet', 'small'],
                         help="encoder stem (default: the checkpoint's; random init: small up to 32 px, imagenet above)")
-    parser.add_argument('-b', '--batch-size', default=256, type=int, metavar='N', help='images per forward pass per process (default: 256)')
-    parser.add_argument('-j', '--workers', default=4, type=int, metavar='N', help='data loading workers (default: 4)')
+    parser.add_argument('-b', '--batch-size', default=batch_size, type=int, metavar='N',
+                        help=f'images per forward pass per process (default: {batch_size})')
+    parser.add_argument('-j', '--workers', *([workers_alias] if workers_alias else []), default=workers, type=int, metavar='N',
+                        dest='workers', help=f'data loading workers (default: {workers})')
     parser.add_argument('--gpu', default=None, type=int, help='GPU index in one process (default: 0 if there is a GPU, else CPU)')
     parser.add_argument('--features', default=None, metavar='FILE', help='read features from this file (smallssl-extract) instead of a model')
     parser.add_argument('--json', default=None, metavar='PATH', output='file', help='also write the results as JSON')

@@ -366,7 +366,8 @@ def add_launch_args(p:argparse.ArgumentParser # a parser of a supervised protoco
                    )->argparse.ArgumentParser:
     "Add the flags every supervised protocol shares with the reference scripts: loading, batch, optimiser, launch, seed."
     a = p.add_argument
-    a('-j', '--workers', default=4, type=int, help="data loading workers in total (default: 4)")
+    a('-j', '--workers', default=min(32, os.cpu_count() or 1), type=int,
+      help="data loading workers in total, split over the processes (default: 32 as the reference, at most the CPUs)")
     a('-b', '--batch-size', default=256, type=int, help="total batch size over all processes (default: 256)")
     a('--start-epoch', default=0, type=int, help="accepted for compatibility; --resume sets the epoch")
     a('--momentum', default=0.9, type=float, help="SGD momentum (default: 0.9)")

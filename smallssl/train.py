@@ -42,7 +42,8 @@ def get_parser()->argparse.ArgumentParser:
     a = p.add_argument
     a('data', metavar='DIR', nargs='?', default=None, help="dataset root with train/<class>/<image>; omitted or 'toy': the embedded toy dataset")
     a('-a', '--arch', metavar='ARCH', default='resnet50', help='encoder: ' + ' | '.join(archs.ARCHS))
-    a('-j', '--workers', default=None, type=int, metavar='N', help='data loading workers per process (default: min(32, CPUs per process))')
+    a('-j', '--workers', default=None, type=int, metavar='N',
+      help="data loading workers per node, split over its processes as in the reference (default: min(32, CPUs))")
     a('--epochs', default=200, type=int, metavar='N', help='number of total epochs to run')
     a('--start-epoch', default=0, type=int, metavar='N', help='manual epoch number (useful on restarts)')
     a('-b', '--batch-size', default=256, type=int, metavar='N', help='global mini-batch size, split over the processes')
@@ -247,9 +248,10 @@ def resolve_amp(amp:str, # --amp: auto, bf16, fp16 or off
     return {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}[amp]
 
 def _default_workers(args)->int:
-    if args.workers is not None: return max(0, args.workers)
+    "Workers per process: `-j` counts them per node, as the reference (`ceil(j / processes on this node)`)."
+    n = args.workers if args.workers is not None else min(32, os.cpu_count() or 1)
     local = int(os.environ.get('LOCAL_WORLD_SIZE', 1))
-    return min(32, max(1, (os.cpu_count() or 1) // local))
+    return 0 if n <= 0 else -(-n // local)
 
 def _shared_seed(seed:int|None, device)->int:
     "The run seed: `seed`, or one drawn on rank 0 and shared with every process."
