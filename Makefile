@@ -40,11 +40,13 @@ test-fast: $(STAMP)
 test-py: $(STAMP)
 	@$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
 
-# fails when the library, the notebooks or README.md differ from what nbdev_export / nbdev_clean / tools/mkreadme.py produce
+# fails when the library, the notebooks or README.md differ from what nbdev_export / nbdev_clean / tools/mkreadme.py produce,
+# or when ruff finds an unused import or an undefined name (pyproject.toml [tool.ruff])
 sync-check: $(STAMP)
 	$(VENV)/bin/nbdev_export
 	$(VENV)/bin/nbdev_clean
 	$(PY) tools/mkreadme.py
+	$(VENV)/bin/ruff check smallssl tests bench experiments tools
 	@if [ -n "$$(git status --porcelain -- smallssl nbs README.md)" ]; then \
 	  echo "error: nbdev_export/nbdev_clean changed committed files; run them and commit:"; \
 	  git status --porcelain -- smallssl nbs README.md; git --no-pager diff --stat -- smallssl nbs README.md; exit 1; fi

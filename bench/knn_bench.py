@@ -10,7 +10,6 @@ ours <= 1.5x the bare matrix product, >= 4x faster than the reference port.
 import argparse, time
 
 import torch
-import torch.nn.functional as F
 
 from smallssl.knn import knn_predict_all_k, transform_reps, odd_ks
 

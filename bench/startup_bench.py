@@ -78,7 +78,7 @@ if __name__ == '__main__':
         t0 = time.perf_counter()
         n = len(SafeImageFolder(large/'train', check='header', verbose=False))
         header = time.perf_counter() - t0
-        print(f"\n| folder | files | first step, cold (s) | first step, cached index (s) |\n|---|---|---|---|")
+        print("\n| folder | files | first step, cold (s) | first step, cached index (s) |\n|---|---|---|---|")
         for name, n_files in (('small', a.small), ('large', a.large)):
             print(f"| {name} | {n_files:,} | {rows[name][0]:.1f} | {rows[name][1]:.1f} |")
         print(f"\nlarge / small start-up: cold {rows['large'][0] / rows['small'][0]:.2f}x, "

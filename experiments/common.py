@@ -2,7 +2,7 @@
 the demo does (precise BN on 2,000 training images, best-NN in norm space over odd k <= 21 on val, instance
 discrimination d-sd on static views of val). Each script in this folder varies one lever against a baseline."""
 from __future__ import annotations
-import json, os, subprocess, sys, time
+import hashlib, json, os, subprocess, sys, time
 from pathlib import Path
 
 import torch
@@ -68,7 +68,8 @@ def run_config(name:str, data:Path, flags:list, out:Path)->dict:
     get = lambda f, default: flags[flags.index(f) + 1] if f in flags else default
     arch, image_size, seed = get('-a', 'resnet50'), int(get('--image-size', 224)), int(get('--seed', 0))
     stem = get('--stem', None)
-    static = static_views(data, out/f'static-{data.name}-{image_size}', image_size, seed)
+    tag = hashlib.sha1(str(Path(data).resolve()).encode()).hexdigest()[:8]   # two datasets may share a folder name
+    static = static_views(data, out/f'static-{data.name}-{tag}-{image_size}', image_size, seed)
     res = train(data, out/name/'checkpoints', flags)
     res.update(measure(arch, res['checkpoint'], data, static, image_size, seed=seed))
     res['random'] = measure(arch, None, data, static, image_size, seed=seed, stem=stem)

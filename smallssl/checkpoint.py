@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_checkpoint.ipynb #ac03ffbd
 from __future__ import annotations
-import argparse, math, pickle, re, sys, zipfile
+import argparse, pickle, re, zipfile
 from pathlib import Path
 
 import torch

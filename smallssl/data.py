@@ -102,7 +102,7 @@ def _quick_check(path)->str|None:
     "Why `path` is certainly not a readable image (size 0, unidentifiable header), or None."
     try:
         if os.path.getsize(path) == 0: return "empty file (0 bytes)"
-        with Image.open(path) as im: pass
+        with Image.open(path): pass
     except UnidentifiedImageError: return "not an image (Pillow cannot identify the format)"
     except Exception as e: return f"{type(e).__name__}: {e}"
     return None

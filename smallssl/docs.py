@@ -252,7 +252,7 @@ def _slug(text:str)->str:
 def _add_heading_ids(body:str, toc:list)->str:
     seen = set()
     def f(m):
-        lvl, attrs, inner = m.group(1), m.group(2), m.group(3)
+        lvl, inner = m.group(1), m.group(3)
         inner = re.sub(r'<a class="anchor-link".*?</a>', '', inner)
         sid = _slug(inner)
         while sid in seen: sid += '-'

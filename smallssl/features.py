@@ -4,15 +4,14 @@
 
 # %% ../nbs/07_features.ipynb #30f950ec
 from __future__ import annotations
-import argparse, math, os, re, sys, time
+import argparse, re
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from tqdm.auto import tqdm
 

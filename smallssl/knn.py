@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_knn.ipynb #24a109b5
 from __future__ import annotations
-import argparse, json, sys
+import argparse
 from pathlib import Path
 
 import numpy as np

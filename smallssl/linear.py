@@ -4,10 +4,9 @@
 
 # %% ../nbs/12_linear.ipynb #94b35659
 from __future__ import annotations
-import argparse, copy, math, os, sys, time
+import argparse, os, sys, time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

@@ -5,7 +5,6 @@
 # %% ../nbs/09_metrics.ipynb #1d02f6ca
 from __future__ import annotations
 import argparse, math, sys
-from pathlib import Path
 
 import numpy as np
 import torch

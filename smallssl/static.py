@@ -4,9 +4,8 @@
 
 # %% ../nbs/08_static.ipynb #44d1ef8a
 from __future__ import annotations
-import argparse, hashlib, json, math, os, random, re, sys, time
+import hashlib, json, math, os, random, re, sys, time
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 import multiprocessing as mp
 

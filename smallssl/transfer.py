@@ -4,11 +4,10 @@
 
 # %% ../nbs/13_transfer.ipynb #c6d6a87c
 from __future__ import annotations
-import argparse, pickle, random, shutil, sys
+import pickle, random, shutil
 from pathlib import Path
 
 import numpy as np
-import torch
 import torchvision.transforms as T
 from PIL import Image
 from torch.utils.data import Dataset
@@ -16,7 +15,7 @@ from torch.utils.data import Dataset
 from .core import *
 from .archs import ARCHS, check_arch
 from .data import SafeImageFolder, check_image_folder
-from .linear import add_launch_args, build_classifier, fit, frozen_state, train_transform, _apply_precise_bn
+from .linear import add_launch_args, build_classifier, fit, train_transform, _apply_precise_bn
 
 # %% auto #0
 __all__ = ['CIFAR_LAYOUT', 'CALTECH_LAYOUT', 'NUM_CLASSES', 'RECIPES', 'load_data_pickle', 'cifar_folder', 'CIFARFiles',

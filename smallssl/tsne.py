@@ -4,13 +4,11 @@
 
 # %% ../nbs/11_tsne.ipynb #a3c7a284
 from __future__ import annotations
-import argparse, json
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from threadpoolctl import threadpool_limits

@@ -6,7 +6,7 @@ or path at fault, no traceback (no exception other than `SystemExit` leaves `mai
 case's output folder, and an existing output untouched. A few cases also run the installed script in a subprocess,
 to check the same from outside.
 """
-import hashlib, importlib, os, shutil, subprocess, sys
+import hashlib, importlib, os, subprocess, sys
 from pathlib import Path
 
 import numpy as np

@@ -1,5 +1,5 @@
 "Every console script in settings.ini is installed, answers --help, and exits 0 after a successful run."
-import configparser, os, shutil, subprocess, sys
+import configparser, os, subprocess, sys
 from pathlib import Path
 import pytest, torch
 

@@ -6,7 +6,7 @@ Measured on 2 idle cores (2026-12-01): loss 6.342 -> 5.340, instance discriminat
 it; the demo does not reach those yet (its report says NO to both), so this test holds it to what it reaches, with room
 for another machine's arithmetic: the loss falls, instance discrimination at least 5 points and 1.4x above random,
 best-NN at least 3 points above. About nine minutes on 2 CPU cores."""
-import json, os, subprocess, sys
+import json, subprocess, sys
 from pathlib import Path
 
 from smallssl.demo import learning_checks, read_log
