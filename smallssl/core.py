@@ -58,7 +58,7 @@ class Bounds:
 
 _pos, _one, _nonneg, _frac = Bounds(0, lo_open=True), Bounds(1), Bounds(0), Bounds(0, 1)
 FLAG_RULES = {  # argparse destination -> the values it accepts, in every command that has the flag
-    'batch_size': _one, 'epochs': _one, 'image_size': Bounds(16), 'workers': _nonneg, 'lr': _pos,
+    'batch_size': _one, 'epochs': _one, 'image_size': Bounds(16), 'workers': _nonneg, 'lr': _nonneg,
     'weight_decay': _nonneg, 'momentum': Bounds(0, 1, hi_open=True), 'print_freq': _one, 'start_epoch': _nonneg,
     'schedule': _nonneg, 'seed': _nonneg, 'gpu': _nonneg, 'gpus': _one, 'precise_bn': _nonneg,
     'moco_dim': _one, 'moco_k': _one, 'moco_m': _frac, 'moco_t': _pos, 'shuffle_groups': _one,

@@ -16,8 +16,9 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from .core import *
 
 # %% auto #0
-__all__ = ['TOY_CLASSES', 'UnreadableImage', 'to_rgb', 'load_rgb', 'check_image_folder', 'SafeImageFolder', 'collate_skip',
-           'file_index', 'shared_file_index', 'toy_image', 'toy_dataset', 'resolve_data']
+__all__ = ['TOY_CLASSES', 'TOY_KINDS', 'TEXTURE_CLASSES', 'UnreadableImage', 'to_rgb', 'load_rgb', 'check_image_folder',
+           'SafeImageFolder', 'collate_skip', 'file_index', 'shared_file_index', 'toy_image', 'toy_dataset',
+           'toy_texture', 'resolve_data']
 
 # %% ../nbs/01_data.ipynb #6620e042
 class UnreadableImage(SmallSSLError):
@@ -329,54 +330,114 @@ def toy_image(cls:str, # one of `TOY_CLASSES`: the main object's shape
     return (im, a[..., 0]) if return_mask else im
 
 # %% ../nbs/01_data.ipynb #64f3134a
-def _toy_name(n_train, n_val, size, seed, classes)->str:
-    name = f"toy-v3-c{len(classes)}-s{size}-n{n_train}-v{n_val}-seed{seed}"
-    if list(classes) != TOY_CLASSES[:len(classes)]:
+TOY_KINDS = ('scenes', 'textures')
+
+def _toy_kind(kind:str)->tuple:
+    "(folder prefix, classes, drawing function) of a kind of embedded dataset (the textures are defined below)."
+    if kind == 'scenes': return 'toy-v3', TOY_CLASSES, toy_image
+    return 'toy-textures-v2', TEXTURE_CLASSES, toy_texture
+
+def _toy_name(n_train, n_val, size, seed, classes, kind='scenes')->str:
+    prefix, all_classes, _ = _toy_kind(kind)
+    name = f"{prefix}-c{len(classes)}-s{size}-n{n_train}-v{n_val}-seed{seed}"
+    if list(classes) != all_classes[:len(classes)]:
         name += "-" + hashlib.sha1(",".join(classes).encode()).hexdigest()[:8]
     return name
 
-def _write_toy(dst:Path, n_train, n_val, size, seed, classes):
+def _write_toy(dst:Path, n_train, n_val, size, seed, classes, kind='scenes'):
+    _, all_classes, draw = _toy_kind(kind)
     for split_id, (split, n) in enumerate([('train', n_train), ('val', n_val)]):
         for c, cls in enumerate(classes):
             (dst/split/cls).mkdir(parents=True)
             for i in range(n):
-                rng = np.random.default_rng([seed, split_id, TOY_CLASSES.index(cls), i])
-                toy_image(cls, rng, size).save(dst/split/cls/f"{cls}_{i:04d}.png", compress_level=1)
-    (dst/'toy.json').write_text(json.dumps(dict(version=3, classes=list(classes), n_train=n_train, n_val=n_val,
-                                                size=size, seed=seed), indent=2) + "\n")
+                rng = np.random.default_rng([seed, split_id, all_classes.index(cls), i])
+                draw(cls, rng, size).save(dst/split/cls/f"{cls}_{i:04d}.png", compress_level=1)
+    (dst/'toy.json').write_text(json.dumps(dict(version=3 if kind == 'scenes' else 2, kind=kind, classes=list(classes),
+                                                n_train=n_train, n_val=n_val, size=size, seed=seed), indent=2) + "\n")
 
 def toy_dataset(root=None, # folder that holds the generated dataset (default: `cache_dir()`)
                 n_train:int=200, # training images per class
                 n_val:int=50, # validation images per class
                 size:int=64, # image side in pixels
                 seed:int=0, # generation seed
-                classes=None, # subset of `TOY_CLASSES` (default: all ten)
+                classes=None, # subset of the kind's classes (`TOY_CLASSES`, `TEXTURE_CLASSES`; default: all ten)
                 verbose:bool=True, # say when generating
+                kind:str='scenes', # 'scenes' (the default embedded dataset) or 'textures' (the demo's)
                )->Path:
     "Path of the embedded procedural dataset (`train/`, `val/`), generated once, deterministically and atomically."
-    classes = list(classes or TOY_CLASSES)
-    if unknown := [c for c in classes if c not in TOY_CLASSES]:
-        raise SmallSSLError(f"toy_dataset: unknown class(es) {unknown}; choose from {TOY_CLASSES}")
+    if kind not in TOY_KINDS: raise SmallSSLError(f"toy_dataset: kind {kind!r}; choose one of {', '.join(TOY_KINDS)}")
+    all_classes = _toy_kind(kind)[1]
+    classes = list(classes or all_classes)
+    if unknown := [c for c in classes if c not in all_classes]:
+        raise SmallSSLError(f"toy_dataset: unknown class(es) {unknown}; choose from {all_classes}")
     root = Path(root) if root is not None else cache_dir()
-    dst = root/_toy_name(n_train, n_val, size, seed, classes)
+    dst = root/_toy_name(n_train, n_val, size, seed, classes, kind)
     if (dst/'toy.json').exists(): return dst
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=root))
     try:
         if verbose and _rank() == 0: print(f"generating the toy dataset in {dst} ...", flush=True)
-        _write_toy(tmp, n_train, n_val, size, seed, classes)
+        _write_toy(tmp, n_train, n_val, size, seed, classes, kind)
         try: os.rename(tmp, dst)              # atomic; fails if another process already put its copy there
         except OSError:
             if not (dst/'toy.json').exists(): raise
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return dst
 
+# %% ../nbs/01_data.ipynb #e3e804ae
+TEXTURE_CLASSES = ['blobs', 'checks', 'dashes', 'dots', 'grid', 'hexdots', 'rings', 'stripes', 'waves', 'zigzag']  # sorted
+_TEX_SS = 2   # textures are drawn at 2x and box-downsampled
+_TEX_GREYS = (40, 220)   # ground and pattern grey levels, the same in every image
+
+def _texture_alpha(cls:str, rng:np.random.Generator, size:int)->np.ndarray:
+    "Coverage in [0, 1] (size x size) of the texture `cls` at a random orientation, period and phase."
+    W = size * _TEX_SS
+    yy, xx = np.mgrid[0:W, 0:W].astype(np.float32) + .5
+    rot = rng.uniform(0, 2 * np.pi); c, s = np.cos(rot), np.sin(rot)
+    P = rng.uniform(.12, .2) * W           # period in (super-sampled) pixels
+    u, v = (xx * c + yy * s) / P + rng.uniform(), (-xx * s + yy * c) / P + rng.uniform()   # lattice coordinates
+    fu, fv = np.mod(u, 1), np.mod(v, 1)
+    if cls == 'stripes': t = fu < .5
+    elif cls == 'checks': t = (fu < .5) ^ (fv < .5)
+    elif cls == 'dots': t = (fu - .5) ** 2 + (fv - .5) ** 2 < .08
+    elif cls == 'grid': t = (fu < .18) | (fv < .18)
+    elif cls == 'rings':
+        cx, cy = rng.uniform(0, W, 2); t = np.mod(np.hypot(xx - cx, yy - cy) / P, 1) < .5
+    elif cls == 'waves': t = np.mod(u + .3 * np.sin(np.pi * v), 1) < .5
+    elif cls == 'zigzag': t = np.mod(u + .5 * np.abs(fv - .5), 1) < .5
+    elif cls == 'hexdots':                  # dots on a hexagonal lattice (rows shifted by half a period)
+        v2 = v * 1.1547; fu2 = np.mod(u + .5 * np.floor(v2), 1); fv2 = np.mod(v2, 1)
+        t = (fu2 - .5) ** 2 + ((fv2 - .5) / 1.1547) ** 2 < .04
+    elif cls == 'blobs':                    # thresholded smooth noise
+        noise = rng.normal(size=(8, 8)).astype(np.float32)
+        t = np.asarray(Image.fromarray(noise).resize((W, W), Image.BICUBIC)) > 0
+    elif cls == 'dashes':                   # short strokes scattered at random angles
+        t = np.zeros((W, W), bool)
+        for _ in range(int(rng.integers(25, 40))):
+            x0, y0 = rng.uniform(0, W, 2); a = rng.uniform(0, np.pi)
+            across = np.abs((xx - x0) * np.sin(a) - (yy - y0) * np.cos(a))
+            along = np.abs((xx - x0) * np.cos(a) + (yy - y0) * np.sin(a))
+            t |= (across < .09 * P) & (along < .4 * P)
+    else: raise ValueError(f"unknown toy texture {cls!r}")
+    m = Image.fromarray((t * 255).astype(np.uint8)).resize((size, size), Image.BOX)
+    return np.asarray(m, np.float32) / 255
+
+def toy_texture(cls:str, # one of `TEXTURE_CLASSES`
+                rng:np.random.Generator, # source of all randomness
+                size:int=64, # width = height in pixels
+               )->Image.Image:
+    "Draw one texture image of class `cls`: a light pattern on a dark ground, as RGB."
+    lo, hi = _TEX_GREYS
+    grey = lo + (hi - lo) * _texture_alpha(cls, rng, size)
+    return Image.fromarray(np.clip(grey + .5, 0, 255).astype(np.uint8)).convert('RGB')
+
 # %% ../nbs/01_data.ipynb #801b44eb
 def resolve_data(data:str|None, # the DATA argument: None, '' or 'toy' for the embedded dataset, else a dataset root
                  what:str='DATA', # the argument's name in error messages
                 )->Path:
     "The dataset root for `data`: the toy dataset, or a validated `<data>/train` ImageFolder's parent."
-    if data is None or str(data).strip() in ('', 'toy'): return toy_dataset()
+    if data is None or str(data).strip() in ('', 'toy', 'toy-scenes'): return toy_dataset()
+    if str(data).strip() == 'toy-textures': return toy_dataset(kind='textures')
     root = Path(data).expanduser()
     if not root.exists(): raise SmallSSLError(f"{what}: '{root}' does not exist (expected a folder with train/ and val/ ImageFolders, or 'toy')")
     if not root.is_dir(): raise SmallSSLError(f"{what}: '{root}' is a file, not a directory (expected a folder with train/ and val/)")

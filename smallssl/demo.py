@@ -220,11 +220,11 @@ Stage times (s): {', '.join(f'{k} {v:.0f}' for k, v in timings.items())}
 
 # %% ../nbs/14_demo.ipynb #8f4992fb
 def run_demo(out="runs/demo", # run folder (created; earlier results in it are replaced)
-             data=None, # dataset root (default: the embedded toy dataset)
+             data=None, # dataset root (default: the embedded textures, `toy-textures`)
              **kwargs # passed to `demo_commands` (arch, epochs, batch_size, ...)
             )->dict:
     "Train, evaluate random vs trained, and write the report; returns the results."
-    data = resolve_data(data)   # a bad --data fails before anything is written
+    data = resolve_data(data or 'toy-textures')   # a bad --data fails before anything is written
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     cmds = demo_commands(data, out, **kwargs)
     timings = {}
@@ -247,7 +247,7 @@ def _parse(argv=None):
                                 description="Train MoCo briefly with torchrun (the embedded dataset unless --data), evaluate "
                                 "random vs trained, write a report.")
     p.add_argument("--out", default="runs/demo", output='dir', help="run folder")
-    p.add_argument("--data", default=None, help="dataset root with train/ and val/ (default: the embedded toy dataset)")
+    p.add_argument("--data", default=None, help="dataset root with train/ and val/, or toy-scenes (default: the embedded textures, toy-textures)")
     p.add_argument("-a", "--arch", default=d["arch"], choices=smallssl.archs.ARCHS, help="encoder")
     p.add_argument("--stem", default=d["stem"], choices=["imagenet", "small"], help="encoder stem")
     p.add_argument("--epochs", default=d["epochs"], type=int, help="training epochs")
