@@ -53,11 +53,9 @@ def measure(arch:str, ckpt, data:Path, static:Path, image_size:int, precise:int=
 
 
 def toy(version:str='v3', root:Path|None=None)->Path:
-    "The embedded dataset as the demo uses it (2,000 train, 500 val, 64 px); 'v2' regenerates the earlier texture dataset."
+    "An embedded dataset at its default size (2,000 train, 500 val, 64 px): 'v3' the scenes, 'v2' the textures."
     from smallssl.data import toy_dataset
-    if version == 'v3': return toy_dataset(root, verbose=False)
-    from textures_v2 import write_textures
-    return write_textures(Path(root or Path.home()/'.cache'/'smallssl')/'toy-v2-textures')
+    return toy_dataset(root, verbose=False, kind='scenes' if version == 'v3' else 'textures')
 
 
 def run_config(name:str, data:Path, flags:list, out:Path)->dict:

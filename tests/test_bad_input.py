@@ -190,7 +190,7 @@ CASES = [
      ['--per-class']),
     ('lincls-epochs-0', 'smallssl-lincls', ['{imgs}', *MODEL, '--epochs', '0', '--out-dir', '{out}/lc'], ['--epochs']),
     ('lincls-batch-0', 'smallssl-lincls', ['{imgs}', *MODEL, '--epochs', '1', '-b', '0', '--out-dir', '{out}/lc'], ['-b']),
-    ('lincls-lr-0', 'smallssl-lincls', ['{imgs}', *MODEL, '--epochs', '1', '--lr', '0', '--out-dir', '{out}/lc'], ['--lr']),
+    ('lincls-lr-negative', 'smallssl-lincls', ['{imgs}', *MODEL, '--epochs', '1', '--lr', '-0.5', '--out-dir', '{out}/lc'], ['--lr']),
     ('transfer-epochs-0', 'smallssl-transfer', ['{imgs}', '--dataset', 'cifar10', *MODEL, '--epochs', '0',
                                                 '--out-dir', '{out}/tr'], ['--epochs']),
     ('demo-epochs-0', 'smallssl-demo', ['--epochs', '0', '--out', '{out}/demo'], ['--epochs']),

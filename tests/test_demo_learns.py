@@ -1,11 +1,13 @@
-"""The main job end to end: `smallssl-demo` with its defaults (torchrun, the embedded dataset) must show a run that
-learns, and its report must say what it measured against the demo's three checks (`learning_checks`).
+"""The main job end to end: `smallssl-demo` with its defaults (torchrun, the embedded textures) must show a run that
+learns by the issue's three measures, and its report must say so (`learning_checks`): the last epoch's loss below the
+first's; instance discrimination d-sd acc@1 of the trained encoder at least 3x the random encoder's and 3 points above
+it; best-NN at least 10 points above random.
 
-Measured on 2 idle cores (2026-12-01): loss 6.342 -> 5.340, instance discrimination d-sd acc@1 12.6 % -> 22.2 %, best-NN
-19.6 % -> 25.6 %. The issue asks for instance discrimination at least 3x the random encoder's and best-NN 10 points above
-it; the demo does not reach those yet (its report says NO to both), so this test holds it to what it reaches, with room
-for another machine's arithmetic: the loss falls, instance discrimination at least 5 points and 1.4x above random,
-best-NN at least 3 points above. About nine minutes on 2 CPU cores."""
+Measured on a fresh clone, 2 idle cores (2026-12-01, `make demo`, 531 s): loss 6.352 -> 4.022, instance discrimination
+3.20 % -> 9.80 % (3.06x), best-NN 75.20 % -> 100.00 %. The report must give the issue's verdicts; the assertions on the
+raw numbers leave room for another machine's arithmetic where the measured margin is thin: runs that differ only in
+floating-point rounding (thread counts) ended at 3.1x and 4.1x, so instance discrimination is held to 2x and 3 points.
+About nine minutes on 2 CPU cores."""
 import json, subprocess, sys
 from pathlib import Path
 
@@ -25,8 +27,8 @@ def test_demo_learns(tmp_path):
     r_id, t_id = res['random']['instdisc']['topk'][0], res['trained']['instdisc']['topk'][0]
     r_nn, t_nn = res['random']['knn']['best_nn'], res['trained']['knn']['best_nn']
     assert log[-1]['loss'] < log[0]['loss'], [r['loss'] for r in log]
-    assert t_id >= 1.4 * r_id and t_id >= r_id + 5, (r_id, t_id)
-    assert t_nn >= r_nn + 3, (r_nn, t_nn)
+    assert t_id >= 2 * r_id and t_id >= r_id + 3, (r_id, t_id)
+    assert t_nn >= r_nn + 10, (r_nn, t_nn)
     # the report states each check as measured, with the same verdict as the raw numbers
     report = (out/'report.md').read_text()
     want = {'loss falls': log[-1]['loss'] < log[0]['loss'], 'instance discrimination': t_id >= 3 * r_id and t_id >= r_id + 3,
