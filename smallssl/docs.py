@@ -14,13 +14,25 @@ def _error(msg:str):
     return SmallSSLError(msg)
 
 # %% auto #0
-__all__ = ['SITE_CSS', 'PAGE', 'docments_table', 'DocmentsTableRenderer', 'chapter_notebooks', 'sidebar_order', 'cell_directives',
-           'skip_cell', 'process_notebook', 'tex_to_svg', 'markdown_to_html', 'strip_ansi', 'render_output',
-           'page_name', 'render_cells', 'render_page', 'find_quarto', 'project_config', 'refresh_quarto_files',
-           'build_docs', 'render_site', 'docs_parser', 'docs_main_fn', 'main', 'lab_command', 'lab_main_fn', 'lab_main']
+__all__ = ['DEV_MODULES', 'SITE_CSS', 'PAGE', 'need_extras', 'docments_table', 'DocmentsTableRenderer', 'chapter_notebooks',
+           'sidebar_order', 'cell_directives', 'skip_cell', 'process_notebook', 'tex_to_svg', 'markdown_to_html',
+           'strip_ansi', 'render_output', 'page_name', 'render_cells', 'render_page', 'find_quarto', 'project_config',
+           'refresh_quarto_files', 'build_docs', 'render_site', 'docs_parser', 'docs_main_fn', 'main', 'lab_command',
+           'lab_main_fn', 'lab_main']
 
 # %% ../nbs/15_docs.ipynb #c2d1181c
-from nbdev.showdoc import BasicMarkdownRenderer
+try: from nbdev.showdoc import BasicMarkdownRenderer
+except ImportError: BasicMarkdownRenderer = object   # a plain install: the commands below say what to install
+
+DEV_MODULES = ('nbdev', 'execnb', 'nbconvert', 'mistune', 'yaml', 'pygments')   # what building the site imports
+
+def need_extras(modules=DEV_MODULES, # importable names the command needs
+               ):
+    "Raise one clear `SmallSSLError` when the development extras are not installed."
+    import importlib.util
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise _error(f"needs the development extras ({', '.join(missing)} not installed): pip install \"smallssl[dev]\"")
 
 def _md_cell(s)->str:
     "`s` as one markdown table cell: `<`, `>` and `&` escaped outside code spans (`<root>/<class>` is text, not HTML), `|` and newlines neutralised."
@@ -674,6 +686,7 @@ def docs_parser()->argparse.ArgumentParser:
 
 def docs_main_fn(argv=None):
     args = docs_parser().parse_args(argv)
+    need_extras()
     if args.timeout <= 0: raise _error("--timeout: must be a positive number of seconds")
     rep = build_docs(args.path, execute=args.execute, offline=args.offline or None, timeout=args.timeout,
                      n_workers=args.workers, notebooks=args.only, flags=args.flags)
@@ -720,9 +733,7 @@ def lab_main_fn(argv=None):
     if not Path(nbdir).is_dir(): raise _error(f"--notebook-dir: folder '{nbdir}' does not exist")
     cmd = lab_command(args.port, args.ip, str(Path(nbdir).absolute()), args.extra)
     if args.print_cmd: return print(' '.join(cmd))
-    import importlib.util
-    if importlib.util.find_spec('jupyterlab') is None:
-        raise _error(f"JupyterLab is not installed in {sys.prefix}: run `{sys.executable} -m pip install jupyterlab`")
+    need_extras(('jupyterlab',))
     print(' '.join(cmd), flush=True)
     os.execv(sys.executable, cmd)                                      # JupyterLab takes over this process (same pid)
 
