@@ -16,7 +16,7 @@ from .archs import create_encoder, check_arch
 # %% auto #0
 __all__ = ['MLP_KINDS', 'build_head', 'momentum_update', 'check_queue_size', 'dequeue_and_enqueue', 'infonce_logits',
            'contrastive_accuracy', 'batch_accuracy', 'shuffle_index', 'batch_shuffle_ddp', 'batch_unshuffle_ddp',
-           'forward_in_groups', 'MoCo', 'moco_steps', 'run_ddp_steps']
+           'forward_in_groups', 'MoCo']
 
 # %% ../nbs/04_moco.ipynb #4e444bc2
 MLP_KINDS = ['none', 'simple', 'deep', 'dropout', 'wide']
@@ -213,67 +213,3 @@ class MoCo(nn.Module):
         return logits, labels
 
     def extra_repr(self): return f"arch={self.arch}, K={self.K}, m={self.m}, T={self.T}, shuffle_groups={self.shuffle_groups}, symmetric={self.symmetric}"
-
-# %% ../nbs/04_moco.ipynb #3cc7925b
-_DDP_SCRIPT = r'''
-import sys, torch, torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel as DDP
-from smallssl.core import init_distributed, get_rank, get_world_size
-from smallssl.moco import MoCo
-
-def main(inp, out):
-    init_distributed()
-    d = torch.load(inp, weights_only=True)
-    model = MoCo(**d['kwargs'])
-    model.load_state_dict(d['state'])
-    ddp = DDP(model)
-    opt = torch.optim.SGD([p for p in ddp.parameters() if p.requires_grad], lr=d['lr'])
-    r, w = get_rank(), get_world_size()
-    logits_all = []
-    for step, (im_q, im_k) in enumerate(d['batches']):
-        n = im_q.shape[0] // w
-        torch.manual_seed(d['seed'] + step)
-        logits, labels = ddp(im_q[r*n:(r+1)*n], im_k[r*n:(r+1)*n])
-        loss = F.cross_entropy(logits, labels)
-        opt.zero_grad(); loss.backward(); opt.step()
-        logits_all.append(logits.detach())
-    torch.save({'logits': logits_all, 'state': model.state_dict()}, f"{out}/rank{r}.pt")
-
-if __name__ == "__main__": main(sys.argv[1], sys.argv[2])
-'''
-
-def moco_steps(model:MoCo, # the model, trained in place
-               batches:list, # [(im_q, im_k), ...]
-               lr:float=0.1, # SGD learning rate
-               seed:int=0, # step s seeds torch with seed + s before its forward
-              )->list:
-    "Plain SGD steps of `model` on `batches` (the single-process side of the DDP comparison); the logits of each step."
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
-    out = []
-    for step, (im_q, im_k) in enumerate(batches):
-        torch.manual_seed(seed + step)
-        logits, labels = model(im_q, im_k)
-        loss = F.cross_entropy(logits, labels)
-        opt.zero_grad(); loss.backward(); opt.step()
-        out.append(logits.detach())
-    return out
-
-def run_ddp_steps(model:MoCo, # the starting weights (not modified)
-                  kwargs:dict, # the arguments `model` was built with
-                  batches:list, # [(im_q, im_k), ...], full batches; each rank takes its slice
-                  nproc:int=2, # number of CPU processes (gloo)
-                  lr:float=0.1, seed:int=0,
-                 )->list:
-    "Run the same steps under `torchrun` with `nproc` CPU processes; the state dicts and logits of each rank."
-    import subprocess, sys, tempfile, os
-    from pathlib import Path
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        (tmp/'ddp_steps.py').write_text(_DDP_SCRIPT)
-        torch.save(dict(kwargs=kwargs, state=model.state_dict(), batches=batches, lr=lr, seed=seed), tmp/'inp.pt')
-        env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
-        cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
-               str(tmp/'ddp_steps.py'), str(tmp/'inp.pt'), str(tmp)]
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-        if res.returncode: raise RuntimeError(f"torchrun failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-        return [torch.load(tmp/f'rank{r}.pt', weights_only=True) for r in range(nproc)]
