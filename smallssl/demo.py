@@ -55,7 +55,7 @@ def demo_commands(data:Path, # dataset root with train/ and val/
     train_py = Path(smallssl.train.__file__)
     ckpt_dir, static, feats = out/"checkpoints", out/"static", out/"features"
     cmds = {"train": [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(train_py),
-                      str(data), *train_flags(**r), "-p", "10", "--ckpt-dir", str(ckpt_dir)],
+                      str(data), *train_flags(**r), "-p", "10", "--keep-last", "1", "--ckpt-dir", str(ckpt_dir)],
             "static": ["smallssl-sample-augs", str(data/"val"), str(static), "--aug", "moco", "--images-per-class", "50",
                        "--image-size", str(r['image_size']), "-j", "2", "--seed", str(r['seed'])]}
     ckpt = ckpt_dir/f"checkpoint_{r['epochs']-1:04d}.pth.tar"

@@ -116,11 +116,10 @@ def test_official_moco_layout_every_command(tmp, data):
     cal = make_folder(tmp/'cal', splits=('train', 'test'), n=2, size=24)
     code, out, err = run_cli(transfer.main, [cal, '--dataset', 'caltech101', *common, '--epochs', 1, '--out-dir', tmp/'tr50'])
     assert code == 0, err
-    try: from smallssl import knn
-    except ImportError: return  # the k-NN module is not there yet
-    if hasattr(knn, 'main'):
-        code, out, err = run_cli(knn.main, [data, '-a', 'resnet50', '--pretrained', path, '--image-size', 72, '-b', 6, '-j', 0, '-k', 3])
-        assert code == 0, err + out
+    from smallssl import knn
+    code, out, err = run_cli(knn.main, [data, '-a', 'resnet50', '--pretrained', path, '--image-size', 72, '-b', 6, '-j', 0, '-k', 3])
+    assert code == 0, err + out
+    assert 'best-NN=' in out, out
 
 
 # ---------------------------------------------------------------------------------------------------------------
