@@ -18,7 +18,7 @@ from .core import *
 # %% auto #0
 __all__ = ['TOY_CLASSES', 'TOY_KINDS', 'TEXTURE_CLASSES', 'UnreadableImage', 'to_rgb', 'load_rgb', 'check_image_folder',
            'SafeImageFolder', 'collate_skip', 'file_index', 'shared_file_index', 'toy_image', 'toy_dataset',
-           'toy_texture', 'resolve_data']
+           'toy_texture', 'embedded_kind', 'resolve_data']
 
 # %% ../nbs/01_data.ipynb #6620e042
 class UnreadableImage(SmallSSLError):
@@ -432,12 +432,17 @@ def toy_texture(cls:str, # one of `TEXTURE_CLASSES`
     return Image.fromarray(np.clip(grey + .5, 0, 255).astype(np.uint8)).convert('RGB')
 
 # %% ../nbs/01_data.ipynb #801b44eb
+def embedded_kind(data:str|None, # the DATA argument
+                 )->str|None:
+    "The kind of embedded dataset `data` names ('scenes' for None, '', 'toy', 'toy-scenes'; 'textures' for 'toy-textures'), else None."
+    token = '' if data is None else str(data).strip()
+    return 'scenes' if token in ('', 'toy', 'toy-scenes') else 'textures' if token == 'toy-textures' else None
+
 def resolve_data(data:str|None, # the DATA argument: None, '' or 'toy' for the embedded dataset, else a dataset root
                  what:str='DATA', # the argument's name in error messages
                 )->Path:
     "The dataset root for `data`: the toy dataset, or a validated `<data>/train` ImageFolder's parent."
-    if data is None or str(data).strip() in ('', 'toy', 'toy-scenes'): return toy_dataset()
-    if str(data).strip() == 'toy-textures': return toy_dataset(kind='textures')
+    if (kind := embedded_kind(data)): return toy_dataset(kind=kind)
     root = Path(data).expanduser()
     if not root.exists(): raise SmallSSLError(f"{what}: '{root}' does not exist (expected a folder with train/ and val/ ImageFolders, or 'toy')")
     if not root.is_dir(): raise SmallSSLError(f"{what}: '{root}' is a file, not a directory (expected a folder with train/ and val/)")

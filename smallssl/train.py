@@ -129,7 +129,7 @@ def queue_note(moco_k:int, # queue length (`--moco-k`)
 def toy_scale_note(args:argparse.Namespace # parsed `smallssl-train` flags
                   )->str|None:
     "A note when the embedded dataset (64 px images) is trained at a larger `--image-size` than it holds."
-    if not (args.data is None or str(args.data).strip() in ('', 'toy')) or args.image_size <= 64: return None
+    if sdata.embedded_kind(args.data) is None or args.image_size <= 64: return None
     from smallssl.demo import train_flags
     demo = train_flags()
     keep = {'-a', '--lr', '--batch-size', '--moco-k', '--moco-m', '--aug', '--image-size', '--stem'}
