@@ -55,10 +55,11 @@ sync-check: $(STAMP)
 clean:
 	rm -rf _proc _docs runs test-artifacts
 
-# ---- docs and lab (helper G; smallssl.docs, nbs/15_docs.ipynb) -------------------------------------------------------
-#   make docs   execute every chapter and render the website into _docs/: nbdev_docs when Quarto is installed, else the
-#               offline renderer (no internet needed to build or to open it). Faster, without executing the notebooks:
-#               make docs DOCS_ARGS=--no-exec     Look at it: python -m http.server -d _docs --bind 127.0.0.1 8000
+# ---- docs and lab (smallssl.docs, nbs/15_docs.ipynb; smallssl.lab, nbs/16_lab.ipynb) ---------------------------------
+#   make docs   execute every chapter and render the website into _docs/: nbdev_docs when Quarto is installed, else nbdev's
+#               processed notebooks rendered by nbconvert (no internet needed to build or to open it). Faster,
+#               without executing the notebooks: make docs DOCS_ARGS=--no-exec
+#               Look at it: python -m http.server -d _docs --bind 127.0.0.1 8000
 #   make lab    JupyterLab for this project on http://127.0.0.1:$(LAB_PORT) (nbs/ as root; --allow-root when root)
 DOCS_ARGS ?=
 LAB_PORT  ?= 8899
@@ -67,4 +68,4 @@ docs: $(STAMP)
 	$(PY) -m smallssl.docs $(DOCS_ARGS)
 
 lab: $(STAMP)
-	$(PY) -c "from smallssl.docs import lab_main; lab_main()" --port $(LAB_PORT)
+	$(PY) -c "from smallssl.lab import main; main()" --port $(LAB_PORT)

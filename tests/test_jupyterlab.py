@@ -1,12 +1,13 @@
 """JupyterLab for this project: `smallssl-lab` starts a server on loopback that answers, runs a notebook through a
 kernel of this environment, and stops when its pid is signalled.
 
-The server is started exactly as `smallssl-lab` / `make lab` start it (smallssl.docs.lab_main, which replaces its own
+The server is started exactly as `smallssl-lab` / `make lab` start it (smallssl.lab.main, which replaces its own
 process with JupyterLab, so the pid we hold is the server's), on a free port with a token. A small notebook is created
-through the contents API, its cells are executed over the kernel's websocket (Jupyter messaging protocol, tornado's
-websocket client), the outputs are saved back into the notebook, and the server is stopped with SIGTERM to its pid.
+through the REST API, its cells run on the kernel the server started for it (jupyter_client's `BlockingKernelClient`
+on the kernel's connection file in the server's runtime folder), the outputs are saved back into the notebook through
+the API, and the server is stopped with SIGTERM to its pid.
 """
-import asyncio, datetime, importlib.util, json, os, signal, socket, subprocess, sys, time, urllib.error, urllib.request, uuid
+import importlib.util, json, os, signal, socket, subprocess, sys, time, urllib.error, urllib.request, uuid
 from pathlib import Path
 
 import pytest
@@ -52,50 +53,34 @@ def alive(pid):
     return stat.rsplit(')', 1)[1].split()[0] != 'Z'
 
 
-async def run_cells(ws_url, cells, timeout=120):
-    "Execute `cells` in order on the kernel behind `ws_url`; returns the outputs (nbformat dicts) of each cell."
-    from tornado.websocket import websocket_connect
-    ws = await websocket_connect(ws_url)
-    session, results = uuid.uuid4().hex, []
+def run_cells(connection_file, cells, timeout=120):
+    "Execute `cells` in order on the kernel of `connection_file` with jupyter_client; returns (execution count, nbformat outputs) per cell."
+    from jupyter_client import BlockingKernelClient
+    from nbformat.v4 import output_from_msg
+    kc = BlockingKernelClient(connection_file=str(connection_file))
+    kc.load_connection_file(); kc.start_channels()
     try:
+        kc.wait_for_ready(timeout=60)
+        results = []
         for code in cells:
-            msg_id = uuid.uuid4().hex
-            await ws.write_message(json.dumps(dict(
-                header=dict(msg_id=msg_id, username='test', session=session, msg_type='execute_request', version='5.3',
-                            date=datetime.datetime.now(datetime.timezone.utc).isoformat()),
-                parent_header={}, metadata={}, channel='shell', buffers=[],
-                content=dict(code=code, silent=False, store_history=True, user_expressions={}, allow_stdin=False, stop_on_error=True))))
-            outputs, reply, idle = [], None, False
-            t0 = time.time()
-            while reply is None or not idle:
-                raw = await asyncio.wait_for(ws.read_message(), max(1, timeout - (time.time() - t0)))
-                if raw is None: raise RuntimeError("kernel websocket closed")
-                if isinstance(raw, bytes): continue                      # binary-framed messages: not used here
-                m = json.loads(raw)
-                if m.get('parent_header', {}).get('msg_id') != msg_id: continue
-                t, c = m['msg_type'], m['content']
-                if t == 'stream': outputs.append(dict(output_type='stream', name=c['name'], text=c['text']))
-                elif t in ('execute_result', 'display_data'): outputs.append(dict(output_type=t, data=c['data'], metadata=c.get('metadata', {}),
-                                                                                **({'execution_count': c['execution_count']} if t == 'execute_result' else {})))
-                elif t == 'error': outputs.append(dict(output_type='error', ename=c['ename'], evalue=c['evalue'], traceback=c['traceback']))
-                elif t == 'execute_reply': reply = c
-                elif t == 'status' and c['execution_state'] == 'idle': idle = True
+            outputs = []
+            hook = lambda m: outputs.append(output_from_msg(m)) if m['msg_type'] in ('stream', 'display_data', 'execute_result', 'error') else None
+            reply = kc.execute_interactive(code, timeout=timeout, output_hook=hook, stop_on_error=True)['content']
             assert reply['status'] == 'ok', (code, reply, outputs)
             results.append((reply['execution_count'], outputs))
-    finally:
-        ws.close()
+    finally: kc.stop_channels()
     return results
 
 
 def test_lab_command_allow_root():
-    from smallssl.docs import lab_command
+    from smallssl.lab import lab_command
     cmd = lab_command(8899)
     assert cmd[:3] == [sys.executable, '-m', 'jupyterlab'] and '--ip=127.0.0.1' in cmd and '--no-browser' in cmd
     assert ('--allow-root' in cmd) == (os.geteuid() == 0)
-    r = subprocess.run([sys.executable, '-c', 'from smallssl.docs import lab_main; lab_main()', '--print-cmd'],
+    r = subprocess.run([sys.executable, '-c', 'from smallssl.lab import main; main()', '--print-cmd'],
                        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and '--port=8899' in r.stdout and f'--ServerApp.root_dir={REPO/"nbs"}' in r.stdout, r.stdout + r.stderr
-    r = subprocess.run([sys.executable, '-c', 'from smallssl.docs import lab_main; lab_main()', '--notebook-dir', 'nowhere'],
+    r = subprocess.run([sys.executable, '-c', 'from smallssl.lab import main; main()', '--notebook-dir', 'nowhere'],
                        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "smallssl-lab: error: --notebook-dir: folder 'nowhere' does not exist" in r.stderr
 
@@ -106,7 +91,7 @@ def test_lab_serves_and_runs_a_notebook(tmp_path):
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path/'cfg'), JUPYTER_RUNTIME_DIR=str(tmp_path/'rt'),
                IPYTHONDIR=str(tmp_path/'ipy'))
     log = open(tmp_path/'lab.log', 'w')
-    proc = subprocess.Popen([sys.executable, '-c', 'from smallssl.docs import lab_main; lab_main()',
+    proc = subprocess.Popen([sys.executable, '-c', 'from smallssl.lab import main; main()',
                              '--port', str(port), '--notebook-dir', str(nbdir), '--',
                              f'--ServerApp.token={token}', '--ServerApp.password='],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -131,8 +116,7 @@ def test_lab_serves_and_runs_a_notebook(tmp_path):
         st, sess = api(base, token, '/api/sessions', 'POST', dict(path='probe.ipynb', type='notebook', name='probe', kernel=dict(name='python3')))
         assert st == 201, sess
         kid = sess['kernel']['id']
-        results = asyncio.new_event_loop().run_until_complete(
-            run_cells(f'ws://127.0.0.1:{port}/api/kernels/{kid}/channels?token={token}', cells))
+        results = run_cells(tmp_path/'rt'/f'kernel-{kid}.json', cells)
         import smallssl
         assert results[1][1] == [dict(output_type='stream', name='stdout', text=f'42 {smallssl.__version__}\n')], results
         assert results[2][1][0]['data']['text/plain'] == '43'
