@@ -15,7 +15,7 @@ import torch.distributed as dist
 __all__ = ['FLAG_RULES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'Bounds', 'check_output', 'ArgumentParser',
            'atomic_path', 'atomic_save', 'save_json', 'dist_env', 'is_dist', 'get_rank', 'get_world_size', 'is_main',
            'barrier', 'print0', 'init_distributed', 'concat_all_gather', 'gather_varlen', 'seed_everything',
-           'cache_dir']
+           'cache_dir', 'plot_style']
 
 # %% ../nbs/00_core.ipynb #421ac04f
 class SmallSSLError(Exception):
@@ -217,3 +217,10 @@ def cache_dir()->Path:
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# %% ../nbs/00_core.ipynb #07cced6e
+def plot_style():
+    "Set the project's one plotting theme (seaborn's whitegrid, muted palette) on matplotlib; returns seaborn."
+    import seaborn as sns
+    sns.set_theme(context='notebook', style='whitegrid', palette='muted', font_scale=0.85)
+    return sns

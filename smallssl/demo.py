@@ -105,12 +105,14 @@ def plot_training(log:list, # records from `read_log`
                   path # PNG to write
                  ):
     "Loss and contrastive accuracy (against the queue; and within the batch when logged) against epoch."
+    sns = plot_style()
     ep = [r["epoch"] for r in log]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a.plot(ep, [r["loss"] for r in log], marker="o"); a.set(xlabel="epoch", ylabel="InfoNCE loss", title="training loss")
-    b.plot(ep, [r["acc1"] for r in log], marker="o", label="acc@1"); b.plot(ep, [r["acc5"] for r in log], marker="o", label="acc@5")
-    if all("batch_acc1" in r for r in log): b.plot(ep, [r["batch_acc1"] for r in log], marker="o", label="batch acc@1")
-    b.set(xlabel="epoch", ylabel="%", title="contrastive accuracy"); b.legend()
+    sns.lineplot(x=ep, y=[r["loss"] for r in log], marker="o", ax=a); a.set(xlabel="epoch", ylabel="InfoNCE loss", title="training loss")
+    names = [("acc@1", "acc1"), ("acc@5", "acc5")] + [("batch acc@1", "batch_acc1")] * all("batch_acc1" in r for r in log)
+    rows = [(name, r["epoch"], r[key]) for name, key in names for r in log]
+    sns.lineplot(x=[r[1] for r in rows], y=[r[2] for r in rows], hue=[r[0] for r in rows], marker="o", ax=b)
+    b.set(xlabel="epoch", ylabel="%", title="contrastive accuracy")
     fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
     return Path(path)
 
@@ -122,18 +124,17 @@ def plot_comparison(results:dict, # {'random': {...}, 'trained': {...}} as `summ
                     path # PNG to write
                    ):
     "Bars of random vs trained for each metric, and k-NN accuracy against k."
+    sns = plot_style()
     fig, axs = plt.subplots(1, len(_BARS) + 1, figsize=(3.1 * (len(_BARS) + 1), 3.2))
     names = list(results)
+    colours = dict(zip(names, sns.color_palette("muted", len(names))))
     for ax, (title, (group, key)) in zip(axs, _BARS):
         vals = [results[n][group][key] for n in names]
-        ax.bar(names, vals, color=["#999999", "#1f77b4"][:len(names)])
-        for i, v in enumerate(vals): ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+        sns.barplot(x=names, y=vals, hue=names, palette=colours, legend=False, ax=ax)
+        for c in ax.containers: ax.bar_label(c, fmt="%.2f", fontsize=8)
         ax.set_title(title, fontsize=9)
-    ax = axs[-1]
-    for n in names:
-        acc = results[n]["knn"]["acc_by_k"]
-        ax.plot([int(k) for k in acc], list(acc.values()), marker=".", label=n)
-    ax.set(xlabel="k", ylabel="k-NN accuracy (%)"); ax.set_title("best-NN against k", fontsize=9); ax.legend()
+    smallssl.knn.plot_acc_by_k({n: results[n]["knn"] for n in names}, ax=axs[-1], title="best-NN against k")
+    axs[-1].set_ylabel("k-NN accuracy (%)")
     fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
     return Path(path)
 

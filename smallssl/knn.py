@@ -201,13 +201,13 @@ def best_nn(train_f:torch.Tensor, # N x D training representations
 def plot_acc_by_k(results:dict, # label -> a `best_nn` result (or its acc_by_k)
                   ax=None, # matplotlib axes (default: a new figure)
                   title:str='k-NN accuracy'):
-    "Plot accuracy against k for one or more `best_nn` results; returns the axes."
+    "Plot accuracy against k for one or more `best_nn` results (a seaborn line per result); returns the axes."
     from matplotlib import pyplot as plt
+    sns = plot_style()
     if ax is None: _, ax = plt.subplots(figsize=(4.5, 2.8))
-    for label, r in results.items():
-        acc = r.get('acc_by_k', r)
-        ax.plot([int(k) for k in acc], list(acc.values()), marker='.', label=label)
-    ax.set(xlabel='k', ylabel='accuracy (%)', title=title); ax.legend()
+    rows = [(label, int(k), a) for label, r in results.items() for k, a in r.get('acc_by_k', r).items()]
+    sns.lineplot(x=[r[1] for r in rows], y=[r[2] for r in rows], hue=[r[0] for r in rows], marker='o', markersize=4, ax=ax)
+    ax.set(xlabel='k', ylabel='accuracy (%)', title=title)
     return ax
 
 # %% ../nbs/10_knn.ipynb #f1b4553b

@@ -204,12 +204,13 @@ def plot_curves(history:list, # per-epoch dicts with epoch, train_acc1, top1, to
     "Save a plot of the accuracy curves (train top-1, val top-1 and top-5) per epoch."
     import matplotlib; matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
-    ep = [h['epoch'] for h in history]
+    sns = plot_style()
+    curves = [('train top-1 (augmented)', 'train_acc1'), ('val top-1', 'top1'), ('val top-5', 'top5')]
+    rows = [(name, h['epoch'], h[key]) for name, key in curves for h in history]
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    ax.plot(ep, [h['train_acc1'] for h in history], label='train top-1 (augmented)', ls='--')
-    ax.plot(ep, [h['top1'] for h in history], label='val top-1', marker='o', ms=3)
-    ax.plot(ep, [h['top5'] for h in history], label='val top-5', marker='.', ms=3)
-    ax.set_xlabel('epoch'); ax.set_ylabel('accuracy (%)'); ax.set_title(title); ax.grid(alpha=.3); ax.legend()
+    sns.lineplot(x=[r[1] for r in rows], y=[r[2] for r in rows], hue=[r[0] for r in rows], style=[r[0] for r in rows],
+                 markers=True, markersize=4, ax=ax)
+    ax.set(xlabel='epoch', ylabel='accuracy (%)', title=title)
     fig.tight_layout()
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=100)
     plt.close(fig)

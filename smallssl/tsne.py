@@ -10,7 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from matplotlib.lines import Line2D
 from threadpoolctl import threadpool_limits
 
 from .core import *
@@ -56,25 +55,22 @@ def plot_tsne(coords:np.ndarray, # [3, N, 2] from `tsne_views`
               ax=None, # draw into this axes (default: a new figure)
              ):
     "Scatter of the t-SNE map: colour = class, marker = original (o) / view 1 (^) / view 2 (s); returns the figure."
+    sns = plot_style()
     labels = np.asarray(labels)
     if ax is None: fig, ax = plt.subplots(figsize=(7, 7))
     else: fig = ax.figure
-    cls = sorted(set(labels.tolist()))
-    cmap = plt.get_cmap('tab10' if len(cls) <= 10 else 'tab20')
-    col = {c: cmap(i % cmap.N) for i, c in enumerate(cls)}
-    colours = [col[c] for c in labels.tolist()]
     if triangles:
         for i in range(coords.shape[1]):
             t = coords[[0, 1, 2, 0], i]
             ax.plot(t[:, 0], t[:, 1], color='0.6', lw=0.4, alpha=0.6, zorder=1)
-    for k, (m, what) in enumerate(zip(MARKERS, ('original', 'view 1', 'view 2'))):
-        ax.scatter(coords[k, :, 0], coords[k, :, 1], c=colours, marker=m, s=28 if k == 0 else 18,
-                   edgecolors='k' if k == 0 else 'none', linewidths=0.4, alpha=0.9, zorder=2)
-    handles = [Line2D([], [], ls='', marker=m, color='0.3', label=w) for m, w in zip(MARKERS, ('original', 'view 1', 'view 2'))]
-    handles += [Line2D([], [], ls='', marker='o', color=col[c], label=str(class_names[c]) if class_names is not None else f"class {c}")
-                for c in cls]
-    ax.legend(handles=handles, fontsize=8, loc='best', framealpha=0.8)
-    ax.set_xticks([]); ax.set_yticks([])
+    name = lambda c: str(class_names[c]) if class_names is not None else f"class {c}"
+    classes = [name(c) for c in sorted(set(labels.tolist()))]
+    views = ('original', 'view 1', 'view 2')
+    sns.scatterplot(x=coords[..., 0].ravel(), y=coords[..., 1].ravel(), hue=[name(c) for c in labels.tolist()] * 3,
+                    hue_order=classes, palette='tab10' if len(classes) <= 10 else 'tab20', style=np.repeat(views, coords.shape[1]),
+                    markers=dict(zip(views, MARKERS)), s=22, edgecolor='k', linewidth=0.3, alpha=0.9, ax=ax, zorder=2)
+    ax.legend(fontsize=8, loc='best', framealpha=0.8)
+    ax.set(xticks=[], yticks=[], xlabel='', ylabel='')
     if title: ax.set_title(title, fontsize=10)
     return fig
 
@@ -92,9 +88,9 @@ def plot_align_uniform(results:list, # dicts with 'name' and the metric keys
         if miss: raise SmallSSLError(f"plot_align_uniform: result {r.get('name', r)!r} lacks key(s) {miss}")
     if ax is None: fig, ax = plt.subplots(figsize=(5.5, 4.5))
     else: fig = ax.figure
+    sns = plot_style()
     xs, ys = [float(r[x]) for r in results], [float(r[y]) for r in results]
-    cmap = plt.get_cmap('tab10')
-    ax.scatter(xs, ys, c=[cmap(i % 10) for i in range(len(results))], s=60, edgecolors='k', zorder=2)
+    sns.scatterplot(x=xs, y=ys, hue=[str(r['name']) for r in results], s=70, edgecolor='k', legend=False, ax=ax, zorder=2)
     for r, a, b in zip(results, xs, ys):
         ax.annotate(str(r['name']), (a, b), textcoords='offset points', xytext=(6, 4), fontsize=9)
     nice = {'d_uniform': 'uniformity (D)', 'sd_uniform': 'uniformity (SD)', 'd_uniform_exact': 'uniformity (D, exact)',
