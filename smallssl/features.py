@@ -297,15 +297,16 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
                   batch_size:int=256, # default `-b` (the reference script's, where there is one)
                   workers:int=4, # default `-j` (the reference script's, where there is one)
                   workers_alias:str|None=None, # the reference's spelling of `-j`, where it differs (`--num-workers`)
+                  features:bool=True, # offer `--features FILE` (every command that reads feature files; not the one that writes them)
                  )->argparse.ArgumentParser:
     "Add the positional data argument and the flags shared by every evaluation command."
     if data_kind not in ('static', 'data'): raise ValueError(f"data_kind must be 'static' or 'data', not {data_kind!r}")
+    alt = '; not needed with --features' if features else ''
     if data_kind == 'static':
-        parser.add_argument('data', metavar='STATIC', nargs='?', default=None,
-                            help='static views folder (smallssl-sample-augs); not needed with --features')
+        parser.add_argument('data', metavar='STATIC', nargs='?', default=None, help=f'static views folder (smallssl-sample-augs){alt}')
     else:
         parser.add_argument('data', metavar='DATA', nargs='?', default=None,
-                            help="dataset root with train/ and val/ (default: the embedded toy dataset); not needed with --features")
+                            help=f"dataset root with train/ and val/ (default: the embedded toy dataset){alt}")
     parser.add_argument('-a', '--arch', metavar='ARCH', default='resnet50', help='encoder architecture (default: resnet50, as the reference)')
     parser.add_argument('--pretrained', default='', type=str, help='checkpoint; absent: random initialisation (the random baseline)')
     parser.add_argument('--image-size', default=224, type=int, help='evaluation side N: Resize(N/0.875) + CenterCrop(N) (default: 224)')
@@ -316,7 +317,7 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
     parser.add_argument('-j', '--workers', *([workers_alias] if workers_alias else []), default=workers, type=int, metavar='N',
                         dest='workers', help=f'data loading workers (default: {workers})')
     parser.add_argument('--gpu', default=None, type=int, help='GPU index in one process (default: 0 if there is a GPU, else CPU)')
-    parser.add_argument('--features', default=None, metavar='FILE', help='read features from this file (smallssl-extract) instead of a model')
+    if features: parser.add_argument('--features', default=None, metavar='FILE', help='read features from this file (smallssl-extract) instead of a model')
     parser.add_argument('--json', default=None, metavar='PATH', output='file', help='also write the results as JSON')
     parser.add_argument('--precise-bn', default=0, type=int, metavar='N',
                         help='re-estimate BatchNorm statistics on N images first (default: 0 = off, the reference behaviour)')
@@ -451,7 +452,7 @@ def knn_features(args # parsed `add_eval_args(p, 'data')` flags
 def _parse(argv=None):
     p = ArgumentParser(prog='smallssl-extract', description="Write a feature file (DESIGN §5) of static views "
                                 "or of an ImageFolder split, from a checkpoint or a random encoder.")
-    add_eval_args(p, 'data')
+    add_eval_args(p, 'data', features=False)
     p.add_argument('--static', default=None, metavar='STATIC', help='extract a static-views folder (smallssl-sample-augs)')
     p.add_argument('--split', default=None, choices=['train', 'val'], help='extract DATA/<split>')
     p.add_argument('--knn', action='store_true', help='extract DATA/train and DATA/val into one k-NN feature file')
@@ -461,7 +462,6 @@ def _parse(argv=None):
     a = p.parse_args(argv)
     if sum([a.static is not None, a.split is not None, a.knn]) != 1:
         raise SmallSSLError("choose exactly one of --static STATIC, --split train|val, --knn")
-    if a.features: raise SmallSSLError("--features: smallssl-extract writes feature files; give a model (-a --pretrained) instead")
     return a
 
 def extract(args)->dict:

@@ -131,6 +131,7 @@ def train_one_epoch(model:nn.Module, # classifier (maybe DDP-wrapped)
                     finetune:bool=False, # train mode (BN statistics move) instead of frozen eval mode
                     ckpt:str|Path=None, # the checkpoint file named in a non-finite-loss message
                     progress:bool=True, # show a progress bar on rank 0
+                    print_freq:int=0, # also print a line every N steps, as the reference's `-p` (0: never)
                    )->dict:
     "Train one epoch; returns mean `loss`, `acc1`, `acc5` (percent) over this rank's images."
     model.train(finetune)  # linear evaluation: the frozen encoder stays in eval mode (BN statistics unchanged)
@@ -149,6 +150,8 @@ def train_one_epoch(model:nn.Module, # classifier (maybe DDP-wrapped)
         tot += torch.cat([loss.detach().double().cpu()[None] * len(y), topk_correct(out.detach(), y).cpu()])
         n += len(y)
         bar.set_postfix(loss=f"{loss.item():.4f}")
+        if print_freq and step % print_freq == 0 and is_main():
+            bar.write(f"Epoch: [{epoch}][{step:>4}/{len(loader)}]  loss {loss.item():.4e}  Acc@1 (so far) {100 * tot[1].item() / n:6.2f}", file=sys.stdout)
     m = tot / max(n, 1)
     return dict(loss=m[0].item(), acc1=100 * m[1].item(), acc5=100 * m[2].item())
 
@@ -236,7 +239,7 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
     if not finetune and len(params) != 2:
         raise RuntimeError(f"linear evaluation should train 2 tensors (fc weight and bias), found {len(params)}")
     optimizer = torch.optim.SGD(params, args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    start, best, history = 0, 0.0, []
+    start, best, history = getattr(args, 'start_epoch', 0) or 0, 0.0, []   # the reference's --start-epoch; --resume overrides it
     if args.resume:
         ck = resume_state(model, optimizer, args.resume, getattr(args, 'arch', None))
         start, best, history = ck['epoch'], float(ck['best_acc1']), list(ck.get('history', []))
@@ -260,7 +263,7 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
         lr = step_lr(args.lr, epoch, args.schedule, gamma)
         for pg in optimizer.param_groups: pg['lr'] = lr
         tr = train_one_epoch(net, loader, optimizer, device, epoch, finetune=finetune, ckpt=ckpt,
-                             progress=getattr(args, 'progress', True))
+                             progress=getattr(args, 'progress', True), print_freq=getattr(args, 'print_freq', 0))
         if reference is not None and epoch == start: check_frozen(model, reference)
         va = evaluate(model, val_ds, per_rank_bs, per_rank_workers, device)
         best = max(best, va['top1'])
@@ -369,10 +372,10 @@ def add_launch_args(p:argparse.ArgumentParser # a parser of a supervised protoco
     a('-j', '--workers', default=min(32, os.cpu_count() or 1), type=int,
       help="data loading workers in total, split over the processes (default: 32 as the reference, at most the CPUs)")
     a('-b', '--batch-size', default=256, type=int, help="total batch size over all processes (default: 256)")
-    a('--start-epoch', default=0, type=int, help="accepted for compatibility; --resume sets the epoch")
+    a('--start-epoch', default=0, type=int, help="first epoch (its place in the schedule), as the reference; --resume sets it from the checkpoint")
     a('--momentum', default=0.9, type=float, help="SGD momentum (default: 0.9)")
     a('--wd', '--weight-decay', default=0., type=float, dest='weight_decay', help="weight decay (default: 0)")
-    a('-p', '--print-freq', default=10, type=int, help="accepted for compatibility (a progress bar shows steps)")
+    a('-p', '--print-freq', default=10, type=int, help="print a line every N steps, as the reference (default: 10)")
     a('--world-size', default=-1, type=int, help="ignored: torchrun sets it")
     a('--rank', default=-1, type=int, help="ignored: torchrun sets it")
     a('--dist-url', default='env://', help="ignored: torchrun sets it")
