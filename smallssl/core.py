@@ -12,10 +12,10 @@ import torch
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['FLAG_RULES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'Bounds', 'check_output', 'ArgumentParser',
-           'atomic_path', 'atomic_save', 'save_json', 'dist_env', 'is_dist', 'get_rank', 'get_world_size', 'is_main',
-           'barrier', 'print0', 'init_distributed', 'concat_all_gather', 'gather_varlen', 'seed_everything',
-           'cache_dir', 'plot_style']
+__all__ = ['FLAG_RULES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'Bounds', 'check_output', 'HelpFormatter',
+           'ArgumentParser', 'atomic_path', 'atomic_save', 'save_json', 'dist_env', 'is_dist', 'get_rank',
+           'get_world_size', 'is_main', 'barrier', 'print0', 'init_distributed', 'concat_all_gather', 'gather_varlen',
+           'seed_everything', 'cache_dir', 'plot_style']
 
 # %% ../nbs/00_core.ipynb #421ac04f
 class SmallSSLError(Exception):
@@ -88,8 +88,16 @@ def check_output(path, # where a command will write
         raise SmallSSLError(f"{flag} {path}: is not writable; choose another path")
     return path
 
+class HelpFormatter(argparse.HelpFormatter):
+    "`--help` that states each flag's default once: appended unless the help already says it or there is none (None, False)."
+    def _get_help_string(self, action):
+        h = action.help or ''
+        if '(default' in h or not action.option_strings or action.default in (None, False, argparse.SUPPRESS): return h
+        return h + ' (default: %(default)s)'
+
 class ArgumentParser(argparse.ArgumentParser):
-    "argparse with one-line errors, the range rules of `FLAG_RULES`, and `output='file'|'dir'` arguments checked up front."
+    "argparse with one-line errors, the range rules of `FLAG_RULES`, `output='file'|'dir'` arguments checked up front, and `HelpFormatter`."
+    def __init__(self, *args, formatter_class=HelpFormatter, **kwargs): super().__init__(*args, formatter_class=formatter_class, **kwargs)
     def add_argument(self, *args, output:str|None=None, **kwargs):
         act = super().add_argument(*args, **kwargs)
         act.output = output

@@ -244,7 +244,7 @@ def run_demo(out="runs/demo", # run folder (created; earlier results in it are r
 # %% ../nbs/14_demo.ipynb #f979ad78
 def _parse(argv=None):
     d = {k: p.default for k, p in inspect.signature(train_flags).parameters.items()}
-    p = ArgumentParser(prog="smallssl-demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = ArgumentParser(prog="smallssl-demo",
                                 description="Train MoCo briefly with torchrun (the embedded dataset unless --data), evaluate "
                                 "random vs trained, write a report.")
     p.add_argument("--out", default="runs/demo", output='dir', help="run folder")

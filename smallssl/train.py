@@ -37,8 +37,7 @@ __all__ = ['SmallSSLError', 'get_parser', 'check_sizes', 'queue_note', 'toy_scal
 # %% ../nbs/06_train.ipynb #a0c32aad
 def get_parser()->argparse.ArgumentParser:
     "The argument parser of `smallssl-train` (every flag of the reference's `main_moco_final.py`, plus ours)."
-    p = core.ArgumentParser(prog='smallssl-train', description="MoCo pre-training of small encoders (the reference's main_moco_final.py).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = core.ArgumentParser(prog='smallssl-train', description="MoCo pre-training of small encoders (the reference's main_moco_final.py).")
     a = p.add_argument
     a('data', metavar='DIR', nargs='?', default=None, help="dataset root with train/<class>/<image>; omitted or 'toy': the embedded toy dataset")
     a('-a', '--arch', metavar='ARCH', default='resnet50', help='encoder: ' + ' | '.join(archs.ARCHS))
