@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ba8aac04
 from __future__ import annotations
-import argparse, contextlib, json, os, random, sys, tempfile
+import argparse, contextlib, json, math, os, random, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import torch.distributed as dist
 __all__ = ['FLAG_RULES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'Bounds', 'check_output', 'HelpFormatter',
            'ArgumentParser', 'atomic_path', 'atomic_save', 'save_json', 'dist_env', 'is_dist', 'get_rank',
            'get_world_size', 'is_main', 'barrier', 'print0', 'init_distributed', 'concat_all_gather', 'gather_varlen',
-           'seed_everything', 'cache_dir', 'plot_style']
+           'seed_everything', 'seeded', 'cache_dir', 'schedule_lr', 'topk_correct', 'plot_style']
 
 # %% ../nbs/00_core.ipynb #421ac04f
 class SmallSSLError(Exception):
@@ -219,12 +219,43 @@ def seed_everything(seed:int, # base seed
     s = seed + rank
     random.seed(s); np.random.seed(s % 2**32); torch.manual_seed(s)
 
+@contextlib.contextmanager
+def seeded(seed:int # seed for torch, random and NumPy's legacy generator
+          ):
+    "`seed_everything(seed)` inside the block; the three generators get their previous state back after it."
+    states = torch.get_rng_state(), random.getstate(), np.random.get_state()
+    seed_everything(seed)
+    try: yield
+    finally: torch.set_rng_state(states[0]); random.setstate(states[1]); np.random.set_state(states[2])
+
 def cache_dir()->Path:
     "Where smallssl keeps generated data: `$SMALLSSL_CACHE` or `~/.cache/smallssl`."
     return Path(os.environ.get("SMALLSSL_CACHE") or Path.home()/".cache"/"smallssl")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# %% ../nbs/00_core.ipynb #f309c674
+def schedule_lr(base_lr:float, # the initial rate (`--lr`)
+                epoch:int, # 0-based epoch
+                epochs:int=None, # length of the run (for `cos`)
+                cos:bool=False, # cosine from `base_lr` to 0 over `epochs` (`--cos`)
+                milestones=(), # epochs at which the rate is multiplied by `gamma` (`--schedule`)
+                gamma:float=0.1, # factor at each milestone
+               )->float:
+    "The learning rate of `epoch`: cosine over the run, or a step schedule (as the reference scripts)."
+    if cos: return base_lr * 0.5 * (1. + math.cos(math.pi * epoch / epochs))
+    return base_lr * gamma ** sum(epoch >= m for m in milestones)
+
+@torch.no_grad()
+def topk_correct(logits:torch.Tensor, # N x C scores
+                 target:torch.Tensor, # N class indices
+                 topk=(1, 5), # the k's to count
+                )->torch.Tensor:
+    "How many rows have their target among the `k` highest scores, for each `k` (float64, on the logits' device; ties broken by `torch.topk`)."
+    maxk = min(max(topk), logits.shape[1])
+    hit = logits.topk(maxk, 1).indices.eq(target[:, None])  # N x maxk
+    return torch.stack([hit[:, :min(k, maxk)].any(1).sum() for k in topk]).to(torch.float64)
 
 # %% ../nbs/00_core.ipynb #07cced6e
 def plot_style():

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .core import *
 from .data import load_rgb, UnreadableImage, SafeImageFolder, resolve_data
 from .checkpoint import load_pretrained_encoder, plain_args
-from .augment import eval_transform
+from .augment import eval_transform, normalize
 
 # %% auto #0
 __all__ = ['DATASET_MODES', 'FEATURE_KINDS', 'MODEL_FLAGS', 'view_transform', 'StaticViews', 'extract_features', 'bn_layers',
@@ -35,7 +35,7 @@ def view_transform(image_size:int=224 # evaluation side N
                   ):
     "Transform of a stored augmented view: as stored when it is already `N x N`, else Resize + CenterCrop `N`."
     resize = transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size)])
-    norm = transforms.Compose([transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    norm = transforms.Compose([transforms.ToTensor(), normalize])
     def tf(img): return norm(img if img.size == (image_size, image_size) else resize(img))
     return tf
 

@@ -19,35 +19,13 @@ from .core import *
 from .archs import ARCHS, check_arch, representation_dim
 from .checkpoint import load_checkpoint, load_pretrained_encoder, plain_args, unwrap
 from .data import SafeImageFolder, collate_skip, resolve_data, check_image_folder
-from .augment import eval_transform
+from .augment import eval_transform, normalize
 from .features import precise_bn, knn_features
 
 # %% auto #0
-__all__ = ['topk_correct', 'step_lr', 'L2Norm', 'head_parameters', 'build_classifier', 'frozen_state', 'check_frozen',
-           'train_transform', 'lincls_datasets', 'train_one_epoch', 'evaluate', 'resume_state', 'plot_curves', 'fit',
-           'fit_logreg', 'standardize', 'logreg_probe', 'add_launch_args', 'lincls_parser', 'run_probe', 'lincls',
-           'main']
-
-# %% ../nbs/12_linear.ipynb #35964fee
-@torch.no_grad()
-def topk_correct(logits:torch.Tensor, # N x C scores
-                 target:torch.Tensor, # N class indices
-                 topk=(1, 5), # the k's to count
-                )->torch.Tensor:
-    "How many rows have their target among the `k` highest scores, for each `k` (ties broken by `torch.topk`)."
-    maxk = min(max(topk), logits.shape[1])
-    pred = logits.topk(maxk, 1).indices  # N x maxk
-    hit = pred.eq(target[:, None])
-    return torch.stack([hit[:, :min(k, maxk)].any(1).sum() for k in topk]).to(torch.float64)
-
-# %% ../nbs/12_linear.ipynb #bed0e886
-def step_lr(base_lr:float, # the initial rate (`--lr`)
-            epoch:int, # 0-based epoch
-            schedule, # milestones (`--schedule`)
-            gamma:float=0.1, # factor applied at each milestone reached
-           )->float:
-    "Learning rate of `epoch` under a step schedule."
-    return base_lr * gamma ** sum(epoch >= m for m in schedule)
+__all__ = ['L2Norm', 'head_parameters', 'build_classifier', 'frozen_state', 'check_frozen', 'train_transform', 'lincls_datasets',
+           'train_one_epoch', 'evaluate', 'resume_state', 'plot_curves', 'fit', 'fit_logreg', 'standardize',
+           'logreg_probe', 'add_launch_args', 'lincls_parser', 'run_probe', 'lincls', 'main']
 
 # %% ../nbs/12_linear.ipynb #8ed67714
 class L2Norm(nn.Module):
@@ -98,7 +76,7 @@ def train_transform(image_size:int=224, # output side
                    ):
     "RandomResizedCrop + horizontal flip + ImageNet normalisation."
     return T.Compose([T.RandomResizedCrop(image_size, scale=scale, interpolation=interpolation), T.RandomHorizontalFlip(),
-                      T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+                      T.ToTensor(), normalize])
 
 def lincls_datasets(data:str|None, # ImageFolder root with train/ and val/ (None: embedded toy dataset)
                     image_size:int=224, # crop size
@@ -260,7 +238,7 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
         if sampler is not None: sampler.set_epoch(epoch)
         g.manual_seed(base * 1000 + epoch)  # the shuffle and the workers' seeds depend on the epoch only: resuming replays the same epochs
         if args.seed is not None: torch.manual_seed(base * 1000 + epoch + get_rank())
-        lr = step_lr(args.lr, epoch, args.schedule, gamma)
+        lr = schedule_lr(args.lr, epoch, milestones=args.schedule, gamma=gamma)
         for pg in optimizer.param_groups: pg['lr'] = lr
         tr = train_one_epoch(net, loader, optimizer, device, epoch, finetune=finetune, ckpt=ckpt,
                              progress=getattr(args, 'progress', True), print_freq=getattr(args, 'print_freq', 0))

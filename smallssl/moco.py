@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .core import SmallSSLError, concat_all_gather, get_rank, get_world_size
+from .core import SmallSSLError, concat_all_gather, get_rank, get_world_size, topk_correct
 from .archs import create_encoder, check_arch
 
 # %% auto #0
@@ -90,9 +90,7 @@ def contrastive_accuracy(logits:torch.Tensor, # N x (1+K)
                          topk=(1, 5), # the k of each Acc@k
                         )->list:
     "Acc@k in percent (0-d tensors, no device sync): the share of queries whose positive ranks among the k largest logits."
-    maxk = min(max(topk), logits.shape[1])
-    hit = logits.topk(maxk, dim=1).indices == labels[:, None]  # N x maxk
-    return [hit[:, :k].any(1).float().mean() * 100 for k in topk]
+    return list(topk_correct(logits, labels, topk) * (100 / len(labels)))
 
 def batch_accuracy(q:torch.Tensor, # N x C queries, L2-normalised
                    k:torch.Tensor, # N x C their positive keys (row i belongs to query i), L2-normalised

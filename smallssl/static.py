@@ -4,8 +4,7 @@
 
 # %% ../nbs/08_static.ipynb #44d1ef8a
 from __future__ import annotations
-import hashlib, json, math, os, random, re, sys, time
-from contextlib import contextmanager
+import hashlib, json, math, os, re, sys, time
 from pathlib import Path
 import multiprocessing as mp
 
@@ -22,7 +21,7 @@ from .augment import colour_augmentation, blur_sigma
 
 # %% auto #0
 __all__ = ['AUG_MODES', 'MEAN_RGB', 'JPEG_QUALITY', 'IMG_EXTS', 'box_iou', 'box_contains', 'n_views', 'moco_v2_colour',
-           'shared_region_in_view', 'image_seed', 'seeded', 'sample_views', 'view_path', 'sample_one', 'preview_grid',
+           'shared_region_in_view', 'image_seed', 'sample_views', 'view_path', 'sample_one', 'preview_grid',
            'sample_augs', 'main']
 
 # %% ../nbs/08_static.ipynb #c5a5e949
@@ -79,16 +78,6 @@ def image_seed(seed:int, # the run's `--seed`
               )->int:
     "A 63-bit seed for one image, stable across processes and Python runs."
     return int.from_bytes(hashlib.sha256(f"{seed}/{cls}/{stem}".encode()).digest()[:8], 'little') >> 1
-
-@contextmanager
-def seeded(seed:int # seed for torch, random and numpy's legacy generator
-          ):
-    "Seed the global generators inside the block, restore their previous state after it."
-    states = torch.get_rng_state(), random.getstate(), np.random.get_state()
-    torch.manual_seed(seed); random.seed(seed); np.random.seed(seed % 2**32)
-    try: yield
-    finally:
-        torch.set_rng_state(states[0]); random.setstate(states[1]); np.random.set_state(states[2])
 
 # %% ../nbs/08_static.ipynb #c4828dc5
 def _paint(img, region, patch, rng, at_random):

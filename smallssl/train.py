@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #d3d92f52
 from __future__ import annotations
-import argparse, json, math, os, random, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 
 def _script_path_fix():
@@ -31,8 +31,8 @@ import smallssl.checkpoint as ckpts
 SmallSSLError = core.SmallSSLError
 
 # %% auto #0
-__all__ = ['SmallSSLError', 'get_parser', 'check_sizes', 'queue_note', 'toy_scale_note', 'lr_at', 'derive_seed', 'seed_all',
-           'SeededSamples', 'EpochSampler', 'Meter', 'train_step', 'train_one_epoch', 'resolve_amp', 'train', 'main']
+__all__ = ['SmallSSLError', 'get_parser', 'check_sizes', 'queue_note', 'toy_scale_note', 'derive_seed', 'SeededSamples',
+           'EpochSampler', 'Meter', 'train_step', 'train_one_epoch', 'resolve_amp', 'train', 'main']
 
 # %% ../nbs/06_train.ipynb #a0c32aad
 def get_parser()->argparse.ArgumentParser:
@@ -136,22 +136,10 @@ def toy_scale_note(args:argparse.Namespace # parsed `smallssl-train` flags
     return (f"=> note: the embedded dataset holds 64 px images and this run trains -a {args.arch} at --image-size "
             f"{args.image_size} (the paper's ImageNet recipe); the demo's scale is: {flags}")
 
-# %% ../nbs/06_train.ipynb #75f407f7
-def lr_at(epoch:int, # 0-based epoch
-          args # needs lr, epochs, cos, schedule
-         )->float:
-    "The learning rate of `epoch` (cosine or step schedule, as the reference)."
-    if args.cos: return args.lr * 0.5 * (1. + math.cos(math.pi * epoch / args.epochs))
-    return args.lr * 0.1 ** sum(epoch >= m for m in args.schedule)
-
 # %% ../nbs/06_train.ipynb #ad2e3c7f
 def derive_seed(*keys:int)->int:
     "A 32-bit seed derived from integers (seed, epoch, rank or index) with NumPy's SeedSequence."
     return int(np.random.SeedSequence([int(k) % 2**63 for k in keys]).generate_state(1)[0])
-
-def seed_all(s:int):
-    "Seed Python's, NumPy's and torch's global RNGs with `s`."
-    random.seed(s); np.random.seed(s); torch.manual_seed(s)
 
 class SeededSamples(Dataset):
     "Wrap a dataset so that item `(epoch, i)` is sample `i` drawn with RNGs seeded from (seed, epoch, i)."
@@ -162,12 +150,8 @@ class SeededSamples(Dataset):
     def __getitem__(self, key):
         epoch, i = key
         if get_worker_info() is not None:   # a worker process: its RNG state is ours to set
-            seed_all(derive_seed(self.seed, epoch, i)); return self.ds[i]
-        states = random.getstate(), np.random.get_state(), torch.get_rng_state()
-        try:
-            seed_all(derive_seed(self.seed, epoch, i)); return self.ds[i]
-        finally:
-            random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2])
+            core.seed_everything(derive_seed(self.seed, epoch, i)); return self.ds[i]
+        with core.seeded(derive_seed(self.seed, epoch, i)): return self.ds[i]
 
 class EpochSampler(Sampler):
     "Yield `(epoch, index)` pairs from a `DistributedSampler` (whose `set_epoch` it forwards)."
@@ -342,9 +326,9 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
     last_path, stats = resume_path, None
     if start_epoch >= args.epochs: core.print0(f"=> nothing to do: already trained {start_epoch} of --epochs {args.epochs}")
     for epoch in range(start_epoch, args.epochs):
-        seed_all(derive_seed(args.seed, epoch, rank))
+        core.seed_everything(derive_seed(args.seed, epoch, rank))
         sampler.set_epoch(epoch)
-        lr = lr_at(epoch, args)
+        lr = core.schedule_lr(args.lr, epoch, args.epochs, args.cos, args.schedule)
         for g in optimizer.param_groups: g['lr'] = lr
         stats = train_one_epoch(model, loader, optimizer, scaler, epoch, args, device, amp_dtype, channels_last)
         if core.is_main():

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from .core import *
 from .archs import ARCHS, check_arch
+from .augment import normalize
 from .data import SafeImageFolder, check_image_folder
 from .linear import add_launch_args, build_classifier, fit, train_transform, _apply_precise_bn
 
@@ -156,7 +157,7 @@ def transfer_datasets(data:str|Path, # DATA
     if dataset not in NUM_CLASSES: raise SmallSSLError(f"--dataset {dataset!r}: choose one of {', '.join(NUM_CLASSES)}")
     bicubic = T.InterpolationMode.BICUBIC
     tr_tf = train_transform(image_size, scale=RECIPES['finetune' if finetune else 'linear']['scale'], interpolation=bicubic)
-    norm = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    norm = [T.ToTensor(), normalize]
     if dataset.startswith('cifar'):
         te_tf = T.Compose([T.Resize(image_size, interpolation=bicubic), *norm])
         out = CIFARFiles(data, dataset, True, tr_tf), CIFARFiles(data, dataset, False, te_tf)
