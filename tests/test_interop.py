@@ -2,7 +2,7 @@
 plain torchvision state_dicts, and refusal of checkpoints that would leave the encoder random.
 
 Run: `pytest tests/test_interop.py` (about a minute on 2 CPU cores; builds its own tiny data)."""
-import contextlib, io, json, os, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from PIL import Image
 from smallssl.core import SmallSSLError
 from smallssl.checkpoint import load_checkpoint, load_pretrained_encoder
 from smallssl import linear, transfer
+from support import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, 'PYTHONPATH': str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''), 'OMP_NUM_THREADS': '2'}
@@ -46,13 +47,8 @@ def run_py(*args, timeout=900):
 
 
 def run_cli(main, argv):
-    "Call a console-script `main` in-process; returns (exit code, stdout, stderr)."
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: main([str(a) for a in argv])
-        except SystemExit as e: code = e.code
-    return code, out.getvalue(), err.getvalue()
+    "Call a console-script `main` in-process on `argv` (paths and numbers as strings); returns (exit code, stdout, stderr)."
+    return run_main(main, [str(a) for a in argv])
 
 
 def same_backbone(model: nn.Module, source: dict, prefix: str = ''):
