@@ -23,9 +23,10 @@ def static_views(data:Path, out:Path, image_size:int, seed:int=0)->Path:
     return out
 
 
-def train(data:Path, ckpt_dir:Path, flags:list, threads:int=2)->dict:
-    "Run `smallssl-train DATA flags` in one process; returns the log and the wall time."
-    cmd = [sys.executable, '-m', 'smallssl.train', str(data), *map(str, flags), '--ckpt-dir', str(ckpt_dir)]
+def train(data:Path, ckpt_dir:Path, flags:list, threads:int=2, nproc:int=0)->dict:
+    "Run `smallssl-train DATA flags` in one process (`nproc` 0), or under torchrun as the demo does; returns the log and the wall time."
+    launch = ['-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}', '-m'] if nproc else ['-m']
+    cmd = [sys.executable, *launch, 'smallssl.train', str(data), *map(str, flags), '--ckpt-dir', str(ckpt_dir)]
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads)}
     t0 = time.time()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -58,17 +59,17 @@ def toy(version:str='v3', root:Path|None=None)->Path:
     return toy_dataset(root, verbose=False, kind='scenes' if version == 'v3' else 'textures')
 
 
-def run_config(name:str, data:Path, flags:list, out:Path)->dict:
+def run_config(name:str, data:Path, flags:list, out:Path, threads:int=2, nproc:int=0)->dict:
     "Train one configuration of `smallssl-train` flags (cached in `out/name/result.json`); measure it and its random init."
     res_file = out/name/'result.json'
     if res_file.exists(): return json.loads(res_file.read_text())
-    flags = [*map(str, flags), '-p', '1000']
+    flags = [*map(str, flags), '-p', '1000', '--keep-last', '1']
     get = lambda f, default: flags[flags.index(f) + 1] if f in flags else default
     arch, image_size, seed = get('-a', 'resnet50'), int(get('--image-size', 224)), int(get('--seed', 0))
     stem = get('--stem', None)
     tag = hashlib.sha1(str(Path(data).resolve()).encode()).hexdigest()[:8]   # two datasets may share a folder name
     static = static_views(data, out/f'static-{data.name}-{tag}-{image_size}', image_size, seed)
-    res = train(data, out/name/'checkpoints', flags)
+    res = train(data, out/name/'checkpoints', flags, threads, nproc)
     res.update(measure(arch, res['checkpoint'], data, static, image_size, seed=seed))
     res['random'] = measure(arch, None, data, static, image_size, seed=seed, stem=stem)
     res['flags'] = flags

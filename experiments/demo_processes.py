@@ -1,0 +1,28 @@
+"""Does the demo learn more within its time budget with two torchrun processes on the two cores instead of one?
+
+The demo trains with `torchrun --nproc_per_node=1` and one thread (`OMP_NUM_THREADS=1`): on a 2-core machine one core
+computes and the other only decodes images. Two processes of one thread each split the global batch of 64 (32 per
+process, shuffle-BN over each process's half) and use both cores. Rows: the demo as it is (30 epochs, one process); the
+same 30 epochs on two processes. Embedded textures, seed 0, measured as the demo measures (`common.measure`). The
+time column is wall time of training and is only comparable between rows run on an otherwise idle machine.
+
+    python experiments/demo_processes.py [--epochs 30] [--out runs/experiments]
+"""
+import argparse, sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_config, table, toy
+from smallssl.demo import train_flags
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--epochs', type=int, default=30)
+    p.add_argument('--out', default='runs/experiments')
+    a = p.parse_args()
+    data, out, rows = toy('v2'), Path(a.out), []
+    for name, nproc, epochs in [('1 process', 1, a.epochs), ('2 processes', 2, a.epochs)]:
+        res = run_config(f"textures-nproc{nproc}-e{epochs}", data, train_flags(epochs=epochs), out, threads=1, nproc=nproc)
+        rows.append((f"{name}, {epochs} epochs", res))
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    print("\nembedded textures, torchrun, one thread per process, global batch 64, seed 0\n")
+    print(table(rows))
