@@ -6,7 +6,7 @@ process, shuffle-BN over each process's half) and use both cores. Rows: the demo
 same 30 epochs on two processes. Embedded textures, seed 0, measured as the demo measures (`common.measure`). The
 time column is wall time of training and is only comparable between rows run on an otherwise idle machine.
 
-    python experiments/demo_processes.py [--epochs 30] [--out runs/experiments]
+    python experiments/demo_processes.py [--epochs 30] [--nproc 1 2] [--out runs/experiments]
 """
 import argparse, sys
 from pathlib import Path
@@ -17,12 +17,13 @@ from smallssl.demo import train_flags
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--epochs', type=int, default=30)
+    p.add_argument('--nproc', type=int, nargs='+', default=[1, 2], choices=[1, 2], help='rows to run: torchrun processes')
     p.add_argument('--out', default='runs/experiments')
     a = p.parse_args()
     data, out, rows = toy('v2'), Path(a.out), []
-    for name, nproc, epochs in [('1 process', 1, a.epochs), ('2 processes', 2, a.epochs)]:
-        res = run_config(f"textures-nproc{nproc}-e{epochs}", data, train_flags(epochs=epochs), out, threads=1, nproc=nproc)
-        rows.append((f"{name}, {epochs} epochs", res))
+    for nproc in a.nproc:
+        res = run_config(f"textures-nproc{nproc}-e{a.epochs}", data, train_flags(epochs=a.epochs), out, threads=1, nproc=nproc)
+        rows.append((f"{nproc} process{'es' if nproc > 1 else ''}, {a.epochs} epochs", res))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
     print("\nembedded textures, torchrun, one thread per process, global batch 64, seed 0\n")
     print(table(rows))

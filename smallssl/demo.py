@@ -44,7 +44,7 @@ def train_flags(arch:str='resnet18', # encoder (`-a`)
 
 def demo_commands(data:Path, # dataset root with train/ and val/
                   out:Path, # run folder
-                  nproc:int=1, # torchrun processes
+                  nproc:int=2, # torchrun processes, one thread each (the global batch is split between them)
                   precise_bn:int=2000, # images for re-estimating BatchNorm statistics
                   k:int=21, # largest k for best-NN
                   **recipe, # `train_flags`' parameters (arch, stem, epochs, batch_size, lr, ...); unset: its defaults
@@ -259,7 +259,8 @@ def _parse(argv=None):
     p.add_argument("--aug", default=d["aug"], choices=["v1", "v2", "improved"], help="augmentation recipe")
     p.add_argument("--symmetric", default=d["symmetric"], action=argparse.BooleanOptionalAction, help="symmetric loss")
     p.add_argument("--image-size", default=d["image_size"], type=int, help="image side")
-    p.add_argument("--nproc", default=1, type=int, help="torchrun processes")
+    p.add_argument("--nproc", default=inspect.signature(demo_commands).parameters["nproc"].default, type=int,
+                   help="torchrun processes, one thread each (default: %(default)s)")
     p.add_argument("-j", "--workers", default=d["workers"], type=int, help="data-loading workers per process")
     p.add_argument("--precise-bn", default=2000, type=int, help="images for re-estimating BatchNorm statistics")
     p.add_argument("-k", default=21, type=int, help="largest k of best-NN")

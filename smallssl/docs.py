@@ -10,8 +10,9 @@ from pathlib import Path
 
 DEV_MODULES = ('nbdev', 'execnb', 'nbconvert', 'yaml')   # what building the site imports
 
-def _error(msg:str):
-    "A `SmallSSLError`, imported late: `smallssl.core` imports torch, which building the site does not need."
+def cli_error(msg:str, # what went wrong, naming the flag or file, and what to do
+             ):
+    "A `SmallSSLError` for a command's user, imported late: `smallssl.core` imports torch, which building the site does not need."
     from smallssl.core import SmallSSLError; return SmallSSLError(msg)
 
 def need_extras(modules=DEV_MODULES, # importable names the command needs
@@ -19,10 +20,10 @@ def need_extras(modules=DEV_MODULES, # importable names the command needs
     "Raise one clear `SmallSSLError` when the development extras are not installed."
     import importlib.util
     if missing := [m for m in modules if importlib.util.find_spec(m) is None]:
-        raise _error(f"needs the development extras ({', '.join(missing)} not installed): pip install \"smallssl[dev]\"")
+        raise cli_error(f"needs the development extras ({', '.join(missing)} not installed): pip install \"smallssl[dev]\"")
 
 # %% auto #0
-__all__ = ['DEV_MODULES', 'TEMPLATE', 'SITE_CSS', 'need_extras', 'TableRenderer', 'chapter_notebooks', 'skip_reason',
+__all__ = ['DEV_MODULES', 'TEMPLATE', 'SITE_CSS', 'cli_error', 'need_extras', 'TableRenderer', 'chapter_notebooks', 'skip_reason',
            'process_notebook', 'tex_to_svg', 'formulas_to_svg', 'page_cells', 'page_name', 'render_site', 'build_docs',
            'docs_parser', 'docs_main_fn', 'main']
 
@@ -46,7 +47,7 @@ def chapter_notebooks(nbs_path, # the folder holding the notebooks
                      )->list:
     "Notebooks that become pages: `index.ipynb` first, then the others sorted by name; `_`/`.` names are skipped."
     nbs_path = Path(nbs_path)
-    if not nbs_path.is_dir(): raise _error(f"notebook folder '{nbs_path}' does not exist")
+    if not nbs_path.is_dir(): raise cli_error(f"notebook folder '{nbs_path}' does not exist")
     return sorted((p for p in nbs_path.glob('*.ipynb') if not p.name.startswith(('_', '.'))), key=lambda p: (p.stem != 'index', p.name))
 
 # %% ../nbs/15_docs.ipynb #0000000e
@@ -231,16 +232,16 @@ def build_docs(path='.', # the project folder (holds settings.ini)
     from fastcore.xtras import working_directory
     from nbdev.config import get_config
     path, t0 = Path(path).absolute(), time.time()
-    if not (path/'settings.ini').exists(): raise _error(f"no settings.ini in '{path}': run from the project folder or pass --path")
+    if not (path/'settings.ini').exists(): raise cli_error(f"no settings.ini in '{path}': run from the project folder or pass --path")
     with working_directory(path): get_config.cache_clear(); cfg = get_config()
     if shutil.which('quarto') and not offline:
         rc = subprocess.run([shutil.which('nbdev_docs', path=str(Path(sys.executable).parent)) or 'nbdev_docs'], cwd=path).returncode
         return dict(renderer='quarto', notebooks=[], errors=[dict(notebook='nbdev_docs', error=f'exit {rc}')] if rc else [],
                     seconds=round(time.time() - t0, 1), doc_path=str(cfg.doc_path))
     nbs, want = chapter_notebooks(cfg.nbs_path), {Path(n).name for n in notebooks or ()}
-    if missing := sorted(want - {p.name for p in nbs}): raise _error(f"--only: no notebook {missing} in {cfg.nbs_path}")
+    if missing := sorted(want - {p.name for p in nbs}): raise cli_error(f"--only: no notebook {missing} in {cfg.nbs_path}")
     nbs = [p for p in nbs if p.name in want or not want]
-    if not nbs: raise _error(f"no notebooks in {cfg.nbs_path}")
+    if not nbs: raise cli_error(f"no notebooks in {cfg.nbs_path}")
     skip_flags, proc = [f for f in cfg.get('tst_flags', '').split() if f not in set(flags)], path/'_proc'
     shutil.rmtree(proc, ignore_errors=True)
     if verbose: print(f"{'executing and processing' if execute else 'processing'} {len(nbs)} notebooks ({n_workers} at a "
@@ -270,7 +271,7 @@ def docs_parser()->argparse.ArgumentParser:
 def docs_main_fn(argv=None):
     args = docs_parser().parse_args(argv)
     need_extras()
-    if args.timeout <= 0: raise _error("--timeout: must be a positive number of seconds")
+    if args.timeout <= 0: raise cli_error("--timeout: must be a positive number of seconds")
     rep = build_docs(args.path, execute=args.execute, offline=args.offline, timeout=args.timeout, n_workers=args.workers,
                      notebooks=args.only, flags=args.flags)
     if args.json:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, os, sys
 from pathlib import Path
 
-from .docs import _error, need_extras
+from .docs import cli_error, need_extras
 
 # %% auto #0
 __all__ = ['lab_command', 'main_fn', 'main']
@@ -34,7 +34,7 @@ def main_fn(argv=None):
     p.add_argument('extra', nargs='*', help="more arguments for jupyter lab (after --)")
     args = p.parse_args(argv)
     nbdir = args.notebook_dir or ('nbs' if Path('nbs').is_dir() else '.')
-    if not Path(nbdir).is_dir(): raise _error(f"--notebook-dir: folder '{nbdir}' does not exist")
+    if not Path(nbdir).is_dir(): raise cli_error(f"--notebook-dir: folder '{nbdir}' does not exist")
     cmd = lab_command(args.port, args.ip, str(Path(nbdir).absolute()), args.extra)
     if args.print_cmd: return print(' '.join(cmd))
     need_extras(('jupyterlab',))

@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 
 def test_demo_learns(tmp_path):
     out = tmp_path/'demo'
-    p = subprocess.run([str(BIN/'smallssl-demo'), '--out', str(out)], capture_output=True, text=True, timeout=1800)
+    p = subprocess.run([str(BIN/'smallssl-demo'), '--out', str(out)], capture_output=True, text=True, timeout=3600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     res = json.loads((out/'results.json').read_text())['results']
     log = read_log(out/'checkpoints'/'log.jsonl')
