@@ -1,9 +1,9 @@
 """Does the demo learn more within its time budget with two torchrun processes on the two cores instead of one?
 
 The demo trained with `torchrun --nproc_per_node=1` and one thread (`OMP_NUM_THREADS=1`) until this measurement (now
-`--nproc 2`): on a 2-core machine one core computed and the other only decoded images. Two processes of one thread each split the global batch of 64 (32 per
-process, shuffle-BN over each process's half) and use both cores. Rows: the demo as it is (30 epochs, one process); the
-same 30 epochs on two processes. Embedded textures, seed 0, measured as the demo measures (`common.measure`). The
+`--nproc 2`): on a 2-core machine one core computed and the other only decoded images. Two processes of one thread
+each split the global batch of 64 (32 per process, shuffle-BN over each process's half) and use both cores. Rows: one
+process and two processes (`--nproc`), each for `--epochs` epochs. Embedded textures, seed 0, measured as the demo measures (`common.measure`). The
 time column is wall time of training and is only comparable between rows run on an otherwise idle machine.
 
     python experiments/demo_processes.py [--epochs 30] [--nproc 1 2] [--out runs/experiments]
