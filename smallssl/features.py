@@ -5,8 +5,8 @@
 # %% ../nbs/07_features.ipynb #30f950ec
 from __future__ import annotations
 import argparse, re
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 import torch.nn as nn
@@ -23,8 +23,8 @@ from .augment import eval_transform, normalize
 # %% auto #0
 __all__ = ['DATASET_MODES', 'FEATURE_KINDS', 'MODEL_FLAGS', 'view_transform', 'StaticViews', 'extract_features', 'bn_layers',
            'precise_bn', 'feature_kind', 'check_features', 'save_features', 'load_features', 'add_eval_args',
-           'json_args', 'eval_device', 'eval_model', 'static_features', 'split_features', 'knn_features', 'extract',
-           'main']
+           'json_args', 'EvalEncoder', 'eval_encoder', 'read_static_features', 'static_features', 'split_features',
+           'read_knn_features', 'knn_features', 'flag_static_features', 'flag_knn_features', 'extract', 'main']
 
 # %% ../nbs/07_features.ipynb #72765730
 DATASET_MODES = {'normal': (0, 1, 2), 'g-mask': (0, 3, 4), 'rand-g-mask': (0, 5, 6),
@@ -339,24 +339,53 @@ def json_args(args:argparse.Namespace # the parsed flags of an evaluation comman
     return {k: v for k, v in plain_args(args).items() if k not in skip}
 
 # %% ../nbs/07_features.ipynb #1ff51e02
-def _get(args, name, default=None): return getattr(args, name, default) if getattr(args, name, None) is not None else default
+@dataclass
+class EvalEncoder:
+    "The encoder an evaluation reads features from, and how images are fed to it (the model flags of `add_eval_args`)."
+    arch:str='resnet50'        # encoder architecture (`-a`)
+    pretrained:str|None=None   # checkpoint (`--pretrained`); None: random initialisation seeded by `seed`
+    image_size:int=224         # evaluation side N: Resize(N/0.875) + CenterCrop(N)
+    stem:str|None=None         # 'imagenet' or 'small'; None: the checkpoint's (random init: small up to 32 px)
+    seed:int=0                 # seed of the random initialisation and of the precise-BN sample
+    precise_bn:int=0           # re-estimate BatchNorm statistics on this many images first (0: off, the reference)
+    batch_size:int=256         # images per forward pass per process
+    workers:int=4              # data-loading workers
+    gpu:int|None=None          # GPU index in one process (None: 0 if there is a GPU, else the CPU)
+    amp:bool=True              # bf16 autocast on the GPU
 
-def eval_device(args)->torch.device:
-    "Join `torchrun`'s process group if launched by it; the device for `args.gpu` (CPU without a GPU)."
-    return init_distributed(gpu=_get(args, 'gpu'))
+    def device(self)->torch.device:
+        "Join `torchrun`'s process group if launched by it; the device to extract on (CPU without a GPU)."
+        return init_distributed(gpu=self.gpu)
 
-def eval_model(args, device=None)->nn.Module:
-    "The encoder of `-a --pretrained` (random initialisation seeded by `--seed` when absent), in eval mode on `device`."
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_get(args, 'seed', 0))
-        model = load_pretrained_encoder(_get(args, 'arch', 'resnet18'), _get(args, 'pretrained') or None,
-                                        image_size=_get(args, 'image_size', 224), stem=_get(args, 'stem'))
-    return model.to(device or 'cpu').eval()
+    def model(self, device=None)->nn.Module:
+        "The encoder in eval mode on `device`; a random one is seeded by `seed` without touching the global RNG."
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = load_pretrained_encoder(self.arch, self.pretrained or None, image_size=self.image_size, stem=self.stem)
+        return model.to(device or 'cpu').eval()
 
-def _meta(args, **kw)->dict:
-    return _clean_meta(dict(arch=_get(args, 'arch', 'resnet18'), checkpoint=_get(args, 'pretrained', '') or 'random init',
-                            image_size=_get(args, 'image_size', 224), precise_bn=_get(args, 'precise_bn', 0),
-                            seed=_get(args, 'seed', 0), world_size=get_world_size(), **kw))
+    def prepare(self, bn_data:Dataset)->tuple:
+        "`(device, model)`, BatchNorm statistics re-estimated on `bn_data` when `precise_bn` asks for it."
+        device = self.device()
+        model = self.model(device)
+        if self.precise_bn: precise_bn(model, bn_data, self.precise_bn, self.batch_size, self.workers, device, seed=self.seed)
+        return device, model
+
+    def extract(self, model:nn.Module, ds:Dataset, device, desc:str)->tuple:
+        "`(features, labels, indices)` of `ds` through `model` (`extract_features` with this encoder's batch, workers and amp)."
+        return extract_features(model, ds, self.batch_size, self.workers, device, amp=self.amp, desc=desc)
+
+    def meta(self, **kw)->dict:
+        "The `meta` of a feature file made with this encoder, plus `kw`."
+        return _clean_meta(dict(arch=self.arch, checkpoint=self.pretrained or 'random init', image_size=self.image_size,
+                                precise_bn=self.precise_bn, seed=self.seed, world_size=get_world_size(), **kw))
+
+def eval_encoder(flags:argparse.Namespace # parsed `add_eval_args` flags
+                )->EvalEncoder:
+    "The `EvalEncoder` that an evaluation command's flags describe."
+    return EvalEncoder(arch=flags.arch, pretrained=flags.pretrained or None, image_size=flags.image_size, stem=flags.stem,
+                       seed=flags.seed, precise_bn=flags.precise_bn, batch_size=flags.batch_size, workers=flags.workers,
+                       gpu=flags.gpu, amp=not flags.no_amp)
 
 def _first_per_class(labels:torch.Tensor, s:int, name:str):
     "Indices of the first `s` items of every class (in file order); error if a class has fewer."
@@ -370,83 +399,94 @@ def _first_per_class(labels:torch.Tensor, s:int, name:str):
     return torch.cat(keep).sort().values
 
 # %% ../nbs/07_features.ipynb #2e535546
-def static_features(args)->dict:
-    "`dict(views [3,N,D], labels [N], paths, meta)` for a static-views folder, from `--features` or a model."
-    s, mode = _get(args, 'subset_per_class'), _get(args, 'dataset_mode')
-    if _get(args, 'features'):
-        out = load_features(args.features, 'static')
-        fmode = out['meta'].get('dataset_mode', 'normal')
-        if mode and mode != fmode:
-            raise SmallSSLError(f"--dataset-mode {mode}: {args.features} holds '{fmode}' views; extract that mode or drop the flag")
-        if s:
-            keep = _first_per_class(out['labels'], s, str(args.features))
-            out = {**out, 'views': out['views'][:, keep], 'labels': out['labels'][keep],
-                   'paths': [out['paths'][i] for i in keep.tolist()] if out.get('paths') else out.get('paths')}
-        print0(f"=> features from {args.features}: {out['views'].shape[1]} images x {out['views'].shape[2]} dims "
-               f"({out['meta'].get('arch', '?')}, {out['meta'].get('checkpoint', '?')})")
-        return out
-    if not _get(args, 'data'): raise SmallSSLError("give a STATIC folder (smallssl-sample-augs output) or --features FILE")
-    mode, size = mode or 'normal', _get(args, 'image_size', 224)
-    device = eval_device(args)
-    ds = StaticViews(args.data, mode, s, size)
-    model = eval_model(args, device)
-    workers, bs, amp = _get(args, 'workers', 4), _get(args, 'batch_size', 256), not _get(args, 'no_amp', False)
-    if _get(args, 'precise_bn', 0):
-        precise_bn(model, ds, args.precise_bn, bs, workers, device, seed=_get(args, 'seed', 0))
-    f, y, idx = extract_features(model, ds, bs, workers, device, amp=amp, desc='static views')
-    meta = _meta(args, kind='static', data=str(Path(args.data).resolve()), dataset_mode=mode,
-                 samples_per_class=s or 0, transform=f"original: Resize({round(size/0.875)})+CenterCrop({size}); views: as stored",
-                 n=len(y), left_out=len(ds) - len(y) + len(ds.excluded))
+def read_static_features(path:str|Path, # a static feature file (`smallssl-extract --static`)
+                         subset_per_class:int|None=None, # keep only the first N images of every class
+                         dataset_mode:str|None=None, # the views asked for; an error if the file holds others
+                        )->dict:
+    "`dict(views [3,N,D], labels [N], paths, meta)` read from a static feature file."
+    out = load_features(path, 'static')
+    fmode = out['meta'].get('dataset_mode', 'normal')
+    if dataset_mode and dataset_mode != fmode:
+        raise SmallSSLError(f"--dataset-mode {dataset_mode}: {path} holds '{fmode}' views; extract that mode or drop the flag")
+    if subset_per_class:
+        keep = _first_per_class(out['labels'], subset_per_class, str(path))
+        out = {**out, 'views': out['views'][:, keep], 'labels': out['labels'][keep],
+               'paths': [out['paths'][i] for i in keep.tolist()] if out.get('paths') else out.get('paths')}
+    print0(f"=> features from {path}: {out['views'].shape[1]} images x {out['views'].shape[2]} dims "
+           f"({out['meta'].get('arch', '?')}, {out['meta'].get('checkpoint', '?')})")
+    return out
+
+def static_features(static:str|Path, # static views folder (`smallssl-sample-augs`)
+                    encoder:EvalEncoder, # the encoder to extract with
+                    subset_per_class:int|None=None, # keep only the first N images of every class
+                    dataset_mode:str='normal', # which views (`DATASET_MODES`)
+                   )->dict:
+    "`dict(views [3,N,D], labels [N], paths, meta)` of a static-views folder through `encoder`."
+    mode, size = dataset_mode or 'normal', encoder.image_size
+    ds = StaticViews(static, mode, subset_per_class, size)
+    device, model = encoder.prepare(ds)
+    f, y, idx = encoder.extract(model, ds, device, 'static views')
+    meta = encoder.meta(kind='static', data=str(Path(static).resolve()), dataset_mode=mode, samples_per_class=subset_per_class or 0,
+                        transform=f"original: Resize({round(size/0.875)})+CenterCrop({size}); views: as stored",
+                        n=len(y), left_out=len(ds) - len(y) + len(ds.excluded))
     return dict(views=f.permute(1, 0, 2).contiguous(), labels=y, paths=[ds.paths[i] for i in idx.tolist()], meta=meta)
 
 def _split_dataset(root:Path, split:str, size:int, verbose:bool=True):
     if not (root/split).is_dir(): raise SmallSSLError(f"DATA: {root} has no {split}/ folder (expected an ImageFolder at {root/split})")
     return SafeImageFolder(root/split, transform=eval_transform(size), on_error='skip', check='none', index=True, verbose=verbose)
 
-def _prepare(args, bn_data):
-    "Device and encoder; precise BN on `bn_data` when `--precise-bn N` asks for it."
-    device = eval_device(args)
-    model = eval_model(args, device)
-    if _get(args, 'precise_bn', 0):
-        precise_bn(model, bn_data, args.precise_bn, _get(args, 'batch_size', 256), _get(args, 'workers', 4), device,
-                   seed=_get(args, 'seed', 0))
-    return device, model
-
-def _extract_split(model, ds, args, device, root, split):
-    size = _get(args, 'image_size', 224)
-    f, y, idx = extract_features(model, ds, _get(args, 'batch_size', 256), _get(args, 'workers', 4), device,
-                                 amp=not _get(args, 'no_amp', False), desc=split)
-    meta = _meta(args, kind='split', data=str(root.resolve()), split=split, n=len(y),
-                 transform=f"Resize({round(size/0.875)})+CenterCrop({size})", left_out=len(ds) - len(y) + len(ds.skipped))
+def _extract_split(model, ds, encoder:EvalEncoder, device, root:Path, split:str)->dict:
+    size = encoder.image_size
+    f, y, idx = encoder.extract(model, ds, device, split)
+    meta = encoder.meta(kind='split', data=str(root.resolve()), split=split, n=len(y),
+                        transform=f"Resize({round(size/0.875)})+CenterCrop({size})", left_out=len(ds) - len(y) + len(ds.skipped))
     return dict(features=f, labels=y, paths=[ds.samples[i][0] for i in idx.tolist()], meta=meta)
 
-def split_features(args, # parsed `add_eval_args(p, 'data')` flags
+def split_features(data:str|Path|None, # dataset root with train/ and val/ (None: the embedded toy dataset)
+                   encoder:EvalEncoder, # the encoder to extract with
                    split:str='val', # 'train' or 'val'
                   )->dict:
-    "`dict(features [N,D], labels [N], paths, meta)` for `DATA/<split>` with the evaluation transform."
-    root, size = resolve_data(_get(args, 'data')), _get(args, 'image_size', 224)
+    "`dict(features [N,D], labels [N], paths, meta)` for `data/<split>` with the evaluation transform."
+    root, size = resolve_data(data), encoder.image_size
     ds = _split_dataset(root, split, size)
-    bn_ds = ds if split == 'train' or not _get(args, 'precise_bn', 0) else _split_dataset(root, 'train', size, verbose=False)
-    device, model = _prepare(args, bn_ds)
-    return _extract_split(model, ds, args, device, root, split)
+    bn_ds = ds if split == 'train' or not encoder.precise_bn else _split_dataset(root, 'train', size, verbose=False)
+    device, model = encoder.prepare(bn_ds)
+    return _extract_split(model, ds, encoder, device, root, split)
 
-def knn_features(args # parsed `add_eval_args(p, 'data')` flags
+def read_knn_features(path:str|Path # a k-NN feature file (`smallssl-extract --knn`)
+                     )->dict:
+    "`dict(train_features, train_labels, test_features, test_labels, meta)` read from a k-NN feature file."
+    out = load_features(path, 'knn')
+    print0(f"=> features from {path}: train {tuple(out['train_features'].shape)}, test {tuple(out['test_features'].shape)}")
+    return out
+
+def knn_features(data:str|Path|None, # dataset root with train/ and val/ (None: the embedded toy dataset)
+                 encoder:EvalEncoder, # the encoder to extract with
                 )->dict:
-    "`dict(train_features, train_labels, test_features, test_labels, meta)` for DATA/train and DATA/val, or `--features`."
-    if _get(args, 'features'):
-        out = load_features(args.features, 'knn')
-        print0(f"=> features from {args.features}: train {tuple(out['train_features'].shape)}, test {tuple(out['test_features'].shape)}")
-        return out
-    root, size = resolve_data(_get(args, 'data')), _get(args, 'image_size', 224)
+    "`dict(train_features, train_labels, test_features, test_labels, meta)` for `data/train` and `data/val` through `encoder`."
+    root, size = resolve_data(data), encoder.image_size
     tr_ds, te_ds = _split_dataset(root, 'train', size), _split_dataset(root, 'val', size)
-    device, model = _prepare(args, tr_ds)     # precise BN (if asked) on train, used for both splits
-    tr = _extract_split(model, tr_ds, args, device, root, 'train')
-    te = _extract_split(model, te_ds, args, device, root, 'val')
+    device, model = encoder.prepare(tr_ds)     # precise BN (if asked) on train, used for both splits
+    tr = _extract_split(model, tr_ds, encoder, device, root, 'train')
+    te = _extract_split(model, te_ds, encoder, device, root, 'val')
     meta = {**tr['meta'], 'kind': 'knn', 'split': 'train+val', 'n_train': len(tr['labels']), 'n_test': len(te['labels']),
             'left_out': tr['meta']['left_out'] + te['meta']['left_out']}
     meta.pop('n', None)
     return dict(train_features=tr['features'], train_labels=tr['labels'], test_features=te['features'],
                 test_labels=te['labels'], meta=meta)
+
+def flag_static_features(flags:argparse.Namespace # parsed `add_eval_args(p, 'static')` flags
+                        )->dict:
+    "Static features as an evaluation command's flags ask: from `--features FILE`, else through the flags' encoder."
+    if flags.features: return read_static_features(flags.features, flags.subset_per_class, flags.dataset_mode)
+    if not flags.data: raise SmallSSLError("give a STATIC folder (smallssl-sample-augs output) or --features FILE")
+    return static_features(flags.data, eval_encoder(flags), flags.subset_per_class, flags.dataset_mode or 'normal')
+
+def flag_knn_features(flags:argparse.Namespace # parsed `add_eval_args(p, 'data')` flags
+                     )->dict:
+    "k-NN features as an evaluation command's flags ask: from `--features FILE`, else through the flags' encoder."
+    if flags.features: return read_knn_features(flags.features)
+    return knn_features(flags.data, eval_encoder(flags))
 
 # %% ../nbs/07_features.ipynb #a59a592f
 def _parse(argv=None):
@@ -464,22 +504,36 @@ def _parse(argv=None):
         raise SmallSSLError("choose exactly one of --static STATIC, --split train|val, --knn")
     return a
 
-def extract(args)->dict:
-    "Do the work of `smallssl-extract` for parsed flags; returns the feature dict (written to `args.output` by rank 0)."
-    if args.static is not None: out = static_features(SimpleNamespace(**{**vars(args), 'data': args.static}))
-    elif args.knn: out = knn_features(args)
-    else: out = split_features(args, args.split)
+def extract(output:str|Path, # the feature file to write (rank 0 writes it, atomically)
+            encoder:EvalEncoder, # the encoder to extract with
+            static:str|Path|None=None, # a static-views folder to extract, or
+            data:str|Path|None=None, # a dataset root with train/ and val/, with
+            split:str|None=None, # 'train' or 'val': that split, or
+            knn:bool=False, # both splits into one k-NN feature file
+            subset_per_class:int|None=None, # static: keep the first N images of every class
+            dataset_mode:str|None=None, # static: which views (default: normal)
+           )->dict:
+    "Write a feature file of static views, of one split, or of both splits for k-NN; returns the feature dict."
+    if sum([static is not None, split is not None, bool(knn)]) != 1:
+        raise SmallSSLError("choose exactly one of --static STATIC, --split train|val, --knn")
+    if static is not None: out = static_features(static, encoder, subset_per_class, dataset_mode or 'normal')
+    elif knn: out = knn_features(data, encoder)
+    else: out = split_features(data, encoder, split)
     out['meta'] = {**out['meta'], 'created_by': 'smallssl-extract'}
     if is_main():
-        save_features(out, args.output)
+        save_features(out, output)
         shapes = ', '.join(f"{k} {list(v.shape)}" for k, v in out.items() if torch.is_tensor(v) and v.is_floating_point())
-        print(f"=> wrote {args.output}: {shapes}", flush=True)
+        print(f"=> wrote {output}: {shapes}", flush=True)
     barrier()
     return out
 
+def _extract_main(a:argparse.Namespace)->dict:
+    return extract(a.output, eval_encoder(a), static=a.static, data=a.data, split=a.split, knn=a.knn,
+                   subset_per_class=a.subset_per_class, dataset_mode=a.dataset_mode)
+
 def main(argv=None):
     "Console entry point `smallssl-extract`."
-    return run_cli(lambda a: extract(_parse(a)), argv, prog='smallssl-extract')
+    return run_cli(lambda a: _extract_main(_parse(a)), argv, prog='smallssl-extract')
 
 # %% ../nbs/07_features.ipynb #e44590e4
 #| eval: false

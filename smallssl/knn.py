@@ -16,7 +16,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['REP_SPACES', 'canonical_space', 'transform_reps', 'knn_search', 'vote_all_k', 'odd_ks', 'knn_predict_all_k',
-           'best_nn', 'plot_acc_by_k', 'knn_parser', 'knn', 'main']
+           'best_nn', 'plot_acc_by_k', 'knn_parser', 'main']
 
 # %% ../nbs/10_knn.ipynb #d84d5fe4
 REP_SPACES = ('original', 'norm', 'shifted-norm')
@@ -225,33 +225,33 @@ def knn_parser()->argparse.ArgumentParser:
     p.add_argument('--plot', default=None, type=str, output='file', help='save accuracy against k to this image file')
     return p
 
-def knn(args)->dict:
-    "Run `smallssl-knn` on parsed arguments: print the reference line, write --json / --plot, return the record."
-    from smallssl.features import knn_features, json_args
-    if args.k < 1: raise SmallSSLError(f"-k {args.k}: must be at least 1")
-    device = init_distributed(gpu=getattr(args, 'gpu', None))
-    if args.gpus not in (None, 1): print0(f"note: -g/--gpus {args.gpus} is ignored; launch with torchrun --nproc_per_node=N to split the search")
-    data = knn_features(args)
+def _knn(flags)->dict:
+    "`smallssl-knn` on parsed flags: print the reference line, write --json / --plot, return the record."
+    from smallssl.features import flag_knn_features, json_args
+    if flags.k < 1: raise SmallSSLError(f"-k {flags.k}: must be at least 1")
+    device = init_distributed(gpu=getattr(flags, 'gpu', None))
+    if flags.gpus not in (None, 1): print0(f"note: -g/--gpus {flags.gpus} is ignored; launch with torchrun --nproc_per_node=N to split the search")
+    data = flag_knn_features(flags)
     tr, te = data['train_features'].to(device), data['test_features'].to(device)
     n = tr.shape[0]
-    if args.k > n: raise SmallSSLError(f"-k {args.k} is larger than the training set ({n} samples): use -k {n if n % 2 else n - 1} or less")
-    res = best_nn(tr, data['train_labels'].to(device), te, data['test_labels'].to(device), args.k, args.rep_space,
-                  shift_mode=args.shift_mode, batch_size=getattr(args, 'batch_size', 512) or 512)
+    if flags.k > n: raise SmallSSLError(f"-k {flags.k} is larger than the training set ({n} samples): use -k {n if n % 2 else n - 1} or less")
+    res = best_nn(tr, data['train_labels'].to(device), te, data['test_labels'].to(device), flags.k, flags.rep_space,
+                  shift_mode=flags.shift_mode, batch_size=getattr(flags, 'batch_size', 512) or 512)
     res.update(n_train=n, n_test=int(te.shape[0]), world_size=get_world_size(), meta=data.get('meta', {}),
-               args=json_args(args))
+               args=json_args(flags))
     if is_main():
         print(f"best-NN={res['best_nn']:3.2f}%, k={res['best_k']}.", flush=True)
-        if getattr(args, 'json', None): save_json(res, args.json)
-        if args.plot:
+        if getattr(flags, 'json', None): save_json(res, flags.json)
+        if flags.plot:
             from matplotlib import pyplot as plt
             ax = plot_acc_by_k({res['rep_space']: res}, title=f"k-NN accuracy ({Path(str(res['meta'].get('checkpoint', '') or 'random')).name})")
-            with atomic_path(args.plot) as tmp: ax.figure.savefig(tmp, format=Path(args.plot).suffix.lstrip('.') or 'png', dpi=120, bbox_inches='tight')
+            with atomic_path(flags.plot) as tmp: ax.figure.savefig(tmp, format=Path(flags.plot).suffix.lstrip('.') or 'png', dpi=120, bbox_inches='tight')
             plt.close(ax.figure)
     return res
 
 def main(argv=None):
     "Console script `smallssl-knn` (also `python -m smallssl.knn`)."
-    return run_cli(lambda a: knn(knn_parser().parse_args(a)), argv, prog='smallssl-knn')
+    return run_cli(lambda a: _knn(knn_parser().parse_args(a)), argv, prog='smallssl-knn')
 
 # %% ../nbs/10_knn.ipynb #c35005a9
 #| eval: false

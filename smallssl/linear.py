@@ -20,7 +20,7 @@ from .archs import ARCHS, check_arch, representation_dim
 from .checkpoint import load_checkpoint, load_pretrained_encoder, plain_args, unwrap
 from .data import SafeImageFolder, collate_skip, resolve_data, check_image_folder
 from .augment import eval_transform, normalize
-from .features import precise_bn, knn_features
+from .features import precise_bn, knn_features, read_knn_features, EvalEncoder
 
 # %% auto #0
 __all__ = ['L2Norm', 'head_parameters', 'build_classifier', 'frozen_state', 'check_frozen', 'train_transform', 'lincls_datasets',
@@ -400,7 +400,11 @@ def run_probe(args, # parsed `lincls_parser` flags (data/--features, -a, --pretr
              )->dict:
     "The fast probe: features from `--features` (a k-NN feature file) or extracted from DATA/train and DATA/val, then `logreg_probe`."
     t0 = time.time()
-    f = knn_features(args)  # centre-crop features of both splits (smallssl.features), or the file
+    if args.features: f = read_knn_features(args.features)
+    else:   # centre-crop features of both splits (smallssl.features); -b is the global batch here, so per process
+        enc = EvalEncoder(args.arch, args.pretrained or None, image_size=args.image_size, stem=args.stem, seed=args.seed or 0,
+                          precise_bn=args.precise_bn, batch_size=max(1, args.batch_size // get_world_size()), workers=args.workers, gpu=args.gpu)
+        f = knn_features(args.data, enc)
     secs = time.time() - t0
     if not is_main(): return {}
     device = device or torch.device('cpu')

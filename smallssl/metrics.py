@@ -14,8 +14,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['INSTDISC_MODES', 'STATS_HEADER', 'instdisc_ranks', 'instdisc_topk', 'alignment', 'uniformity_sampled',
-           'uniformity_exact', 'class_alignment', 'instdisc_parser', 'instdisc', 'instdisc_main', 'static_stats',
-           'format_stats', 'stats_parser', 'check_class_size', 'stats', 'stats_main', 'main']
+           'uniformity_exact', 'class_alignment', 'instdisc_parser', 'instdisc_main', 'static_stats', 'format_stats',
+           'stats_parser', 'check_class_size', 'stats_main', 'main']
 
 # %% ../nbs/09_metrics.ipynb #02ebf62f
 def _unit(z:torch.Tensor)->torch.Tensor:
@@ -143,10 +143,10 @@ def class_alignment(z:torch.Tensor, # N x D
     return per_class.mean().item()
 
 # %% ../nbs/09_metrics.ipynb #04345995
-def _describe(args, data):
+def _describe(flags, data):
     "The checkpoint and dataset named in the printed line."
-    ckpt = getattr(args, 'pretrained', None) or data['meta'].get('checkpoint', '') or ''
-    ds = getattr(args, 'data', None) or data['meta'].get('data', '') or getattr(args, 'features', '') or ''
+    ckpt = getattr(flags, 'pretrained', None) or data['meta'].get('checkpoint', '') or ''
+    ds = getattr(flags, 'data', None) or data['meta'].get('data', '') or getattr(flags, 'features', '') or ''
     return str(ckpt), str(ds)
 
 def instdisc_parser()->argparse.ArgumentParser:
@@ -162,25 +162,25 @@ def instdisc_parser()->argparse.ArgumentParser:
                         "blocks the queries, every image stays a query and a negative; the result does not depend on it) (default: 4096)")
     return p
 
-def instdisc(args)->dict:
-    "Run `smallssl-instdisc` on parsed arguments; print the reference line; return the JSON record."
-    from smallssl.features import static_features, json_args
-    device = init_distributed(gpu=getattr(args, 'gpu', None))   # under torchrun: join the group, so that only rank 0 prints
-    data = static_features(args)
-    accs = instdisc_topk(data['views'].to(device), args.mode, args.topk, chunk=args.chunk)
-    ckpt, ds = _describe(args, data)
-    mode = data.get('meta', {}).get('dataset_mode') or getattr(args, 'dataset_mode', None) or 'normal'
-    res = dict(mode=args.mode, dataset_mode=mode, topk=accs, top1=accs[0], n=int(data['views'].shape[1]),
-               meta=data.get('meta', {}), args=json_args(args))
+def _instdisc(flags)->dict:
+    "`smallssl-instdisc` on parsed flags: print the reference line; return the JSON record."
+    from smallssl.features import flag_static_features, json_args
+    device = init_distributed(gpu=getattr(flags, 'gpu', None))   # under torchrun: join the group, so that only rank 0 prints
+    data = flag_static_features(flags)
+    accs = instdisc_topk(data['views'].to(device), flags.mode, flags.topk, chunk=flags.chunk)
+    ckpt, ds = _describe(flags, data)
+    mode = data.get('meta', {}).get('dataset_mode') or getattr(flags, 'dataset_mode', None) or 'normal'
+    res = dict(mode=flags.mode, dataset_mode=mode, topk=accs, top1=accs[0], n=int(data['views'].shape[1]),
+               meta=data.get('meta', {}), args=json_args(flags))
     if is_main():
-        print(f"Masked: {mode}; Mode: {args.mode}; Top1-{args.topk}: {[round(a, 4) for a in accs]}; "
+        print(f"Masked: {mode}; Mode: {flags.mode}; Top1-{flags.topk}: {[round(a, 4) for a in accs]}; "
               f"CKPT: {ckpt}; Dataset: {ds}", flush=True)
-        if getattr(args, 'json', None): save_json(res, args.json)
+        if getattr(flags, 'json', None): save_json(res, flags.json)
     return res
 
 def instdisc_main(argv=None):
     "Console script `smallssl-instdisc`."
-    return run_cli(lambda a: instdisc(instdisc_parser().parse_args(a)), argv, prog='smallssl-instdisc')
+    return run_cli(lambda a: _instdisc(instdisc_parser().parse_args(a)), argv, prog='smallssl-instdisc')
 
 # %% ../nbs/09_metrics.ipynb #f269b817
 STATS_HEADER = ['D-SD align', 'SD-SD align', 'D cls-align', 'SD cls-align', 'D uniform', 'SD uniform']
@@ -226,25 +226,25 @@ def check_class_size(labels:torch.Tensor, # N class labels
                             f"{dict(list(bad.items())[:3])}); the reference's -s is the class size of the folder: drop it, "
                             f"or keep the first {s} of each class with --subset-per-class {s}")
 
-def stats(args)->dict:
-    "Run `smallssl-stats` on parsed arguments; print the reference table; return the JSON record."
-    from smallssl.features import static_features, json_args
-    device = init_distributed(gpu=getattr(args, 'gpu', None))
-    data = static_features(args)
-    if args.sample_per_class: check_class_size(data['labels'], args.sample_per_class)
-    seed = getattr(args, 'seed', None); seed = 0 if seed is None else seed
-    res = static_stats(data['views'].to(device), data['labels'].to(device), seed=seed, chunk=args.chunk)
-    ckpt, ds = _describe(args, data)
-    res.update(n=int(data['views'].shape[1]), meta=data.get('meta', {}), args=json_args(args))
+def _stats(flags)->dict:
+    "`smallssl-stats` on parsed flags: print the reference table; return the JSON record."
+    from smallssl.features import flag_static_features, json_args
+    device = init_distributed(gpu=getattr(flags, 'gpu', None))
+    data = flag_static_features(flags)
+    if flags.sample_per_class: check_class_size(data['labels'], flags.sample_per_class)
+    seed = getattr(flags, 'seed', None); seed = 0 if seed is None else seed
+    res = static_stats(data['views'].to(device), data['labels'].to(device), seed=seed, chunk=flags.chunk)
+    ckpt, ds = _describe(flags, data)
+    res.update(n=int(data['views'].shape[1]), meta=data.get('meta', {}), args=json_args(flags))
     if is_main():
         print(f"{ckpt},{ds}\n{format_stats(res)}", flush=True)
         print(f"exact uniformity (all pairs): D {res['d_uniform_exact']:.4f}  SD {res['sd_uniform_exact']:.4f}", flush=True)
-        if getattr(args, 'json', None): save_json(res, args.json)
+        if getattr(flags, 'json', None): save_json(res, flags.json)
     return res
 
 def stats_main(argv=None):
     "Console script `smallssl-stats`."
-    return run_cli(lambda a: stats(stats_parser().parse_args(a)), argv, prog='smallssl-stats')
+    return run_cli(lambda a: _stats(stats_parser().parse_args(a)), argv, prog='smallssl-stats')
 
 # %% ../nbs/09_metrics.ipynb #b70a78e5
 def main(argv=None):

@@ -13,10 +13,10 @@ import matplotlib.pyplot as plt
 from threadpoolctl import threadpool_limits
 
 from .core import *
-from .features import add_eval_args, static_features
+from .features import add_eval_args, flag_static_features, json_args
 
 # %% auto #0
-__all__ = ['MARKERS', 'select_classes', 'tsne_views', 'plot_tsne', 'plot_align_uniform', 'tsne', 'main']
+__all__ = ['MARKERS', 'select_classes', 'tsne_views', 'plot_tsne', 'plot_align_uniform', 'write_tsne', 'main']
 
 # %% ../nbs/11_tsne.ipynb #61539172
 def select_classes(labels:torch.Tensor, # int64 [N]
@@ -112,32 +112,42 @@ def _parse(argv=None):
     p.add_argument('--perplexity', default=30., type=float, help='t-SNE perplexity, 5-50 (default: 30)')
     return p.parse_args(argv)
 
-def tsne(args)->dict:
-    "Do the work of `smallssl-tsne` for parsed flags; returns the JSON-able result."
-    feats = static_features(args)
+def write_tsne(feats:dict, # static features: `dict(views [3,N,D], labels [N], paths, meta)` (`smallssl.features`)
+               out:str|Path='tsne.png', # picture to write; the coordinates go next to it as .npz
+               classes:int=10, # the first N classes
+               per_class:int=50, # the first M images of each class
+               perplexity:float=30., # t-SNE perplexity (capped by the number of points)
+               seed:int=0, # t-SNE's seed
+              )->dict:
+    "Embed the three views of a few classes with t-SNE, draw them and save picture and coordinates (rank 0 only)."
     if not is_main(): return {}
-    keep = select_classes(feats['labels'], args.classes, args.per_class)
+    keep = select_classes(feats['labels'], classes, per_class)
     views, labels = feats['views'][:, keep], feats['labels'][keep]
     paths = [feats['paths'][i] for i in keep.tolist()] if feats.get('paths') else []
     names = {int(l): Path(p).parent.name for l, p in zip(labels.tolist(), paths)} if paths else None
-    coords, kl = tsne_views(views, args.perplexity, args.seed)
+    coords, kl = tsne_views(views, perplexity, seed)
     meta = feats['meta']
-    fig = plot_tsne(coords, labels.numpy(), names, title=f"{meta.get('arch', args.arch)} — {Path(str(meta.get('checkpoint', ''))).name or 'random init'}")
-    out = Path(args.out)
+    fig = plot_tsne(coords, labels.numpy(), names, title=f"{meta.get('arch', '?')} — {Path(str(meta.get('checkpoint', ''))).name or 'random init'}")
+    out = Path(out)
     with atomic_path(out) as tmp: fig.savefig(tmp, dpi=150, bbox_inches='tight', format=out.suffix[1:] or 'png')
     plt.close(fig)
     npz = out.with_suffix('.npz')
     with atomic_path(npz) as tmp:
         with open(tmp, 'wb') as f: np.savez(f, coords=coords, labels=labels.numpy(), paths=np.array(paths, dtype=str))
     res = dict(out=str(out), coords=str(npz), n_images=int(len(labels)), n_classes=int(len(labels.unique())),
-               kl_divergence=kl, perplexity=min(args.perplexity, (3*len(labels) - 1) / 3), meta=meta)
+               kl_divergence=kl, perplexity=min(perplexity, (3*len(labels) - 1) / 3), meta=meta)
     print(f"=> t-SNE of {len(labels)} images x 3 views ({res['n_classes']} classes), KL {kl:.4f}: {out}, {npz}", flush=True)
-    if args.json: save_json({**res, 'args': vars(args)}, args.json)
+    return res
+
+def _tsne(flags)->dict:
+    "`smallssl-tsne` on parsed flags: the features the flags name, through `write_tsne`; --json gets the result."
+    res = write_tsne(flag_static_features(flags), flags.out, flags.classes, flags.per_class, flags.perplexity, flags.seed)
+    if res and flags.json: save_json({**res, 'args': json_args(flags)}, flags.json)
     return res
 
 def main(argv=None):
     "Console entry point `smallssl-tsne`."
-    return run_cli(lambda a: tsne(_parse(a)), argv, prog='smallssl-tsne')
+    return run_cli(lambda a: _tsne(_parse(a)), argv, prog='smallssl-tsne')
 
 # %% ../nbs/11_tsne.ipynb #bbb34edf
 #| eval: false
