@@ -25,7 +25,7 @@ from .features import precise_bn, knn_features, read_knn_features, EvalEncoder
 # %% auto #0
 __all__ = ['L2Norm', 'head_parameters', 'build_classifier', 'frozen_state', 'check_frozen', 'train_transform', 'lincls_datasets',
            'train_one_epoch', 'evaluate', 'resume_state', 'plot_curves', 'fit', 'fit_logreg', 'standardize',
-           'logreg_probe', 'add_launch_args', 'lincls_parser', 'run_probe', 'lincls', 'main']
+           'logreg_probe', 'add_launch_args', 'lincls_parser', 'frozen_precise_bn', 'run_probe', 'lincls', 'main']
 
 # %% ../nbs/12_linear.ipynb #8ed67714
 class L2Norm(nn.Module):
@@ -388,31 +388,45 @@ def lincls_parser(prog='smallssl-lincls'):
     return add_launch_args(p)
 
 # %% ../nbs/12_linear.ipynb #7ba8aed3
-def _apply_precise_bn(model, args, ds, device):
-    "`--precise-bn N`: re-estimate the encoder's BN statistics on N images of `ds` (training images, evaluation transform)."
-    if not args.precise_bn: return
-    print0(f"=> precise BN: re-estimating BatchNorm statistics on {min(args.precise_bn, len(ds))} training images "
+def frozen_precise_bn(model:nn.Module, # the classifier whose frozen encoder is re-estimated
+                      ds, # training images with the evaluation transform
+                      n:int, # images to re-estimate on (0: nothing to do)
+                      batch_size:int, # global batch (`-b`): each process takes its share
+                      workers:int, # data-loading workers
+                      device, # where to run
+                      seed:int=0, # seed of the image sample
+                     ):
+    "`--precise-bn N` of lincls/transfer: re-estimate the encoder's BN statistics on `n` images of `ds` before it is frozen."
+    if not n: return
+    print0(f"=> precise BN: re-estimating BatchNorm statistics on {min(n, len(ds))} training images "
            "(a departure from the protocol, for short-trained encoders); the encoder is frozen afterwards")
-    precise_bn(model, ds, args.precise_bn, max(1, args.batch_size // get_world_size()), args.workers, device, seed=args.seed or 0)
+    precise_bn(model, ds, n, max(1, batch_size // get_world_size()), workers, device, seed=seed)
 
-def run_probe(args, # parsed `lincls_parser` flags (data/--features, -a, --pretrained, --image-size, --precise-bn, -b, -j, --seed)
+def run_probe(data:str|Path|None, # dataset root with train/ and val/ (None: the embedded toy dataset)
+              encoder:EvalEncoder|None, # the encoder to extract with (None: read `features`)
+              features:str|Path|None=None, # a k-NN feature file (`smallssl-extract --knn`) instead of extracting
+              lams:tuple|None=None, # the probe's grid of L2 penalties (None: 1e-6 ... 1e-1)
+              val_frac:float=0.2, # share of train held out to choose the penalty
+              seed:int=0, # seed of the held-out split
               device=None, # where to fit (default CPU)
              )->dict:
-    "The fast probe: features from `--features` (a k-NN feature file) or extracted from DATA/train and DATA/val, then `logreg_probe`."
+    "The fast probe: features from `features` or extracted from `data/train` and `data/val` through `encoder`, then `logreg_probe`."
     t0 = time.time()
-    if args.features: f = read_knn_features(args.features)
-    else:   # centre-crop features of both splits (smallssl.features); -b is the global batch here, so per process
-        enc = EvalEncoder(args.arch, args.pretrained or None, image_size=args.image_size, stem=args.stem, seed=args.seed or 0,
-                          precise_bn=args.precise_bn, batch_size=max(1, args.batch_size // get_world_size()), workers=args.workers, gpu=args.gpu)
-        f = knn_features(args.data, enc)
+    f = read_knn_features(features) if features else knn_features(data, encoder)   # centre-crop features of both splits
     secs = time.time() - t0
     if not is_main(): return {}
     device = device or torch.device('cpu')
     res = logreg_probe(f['train_features'], f['train_labels'], f['test_features'], f['test_labels'],
-                       lams=args.probe_lams or (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1), val_frac=args.probe_val_frac,
-                       seed=args.seed or 0, device=device)
-    res.update(features_seconds=round(secs, 3), features=str(args.features) if args.features else None)
+                       lams=lams or (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1), val_frac=val_frac, seed=seed, device=device)
+    res.update(features_seconds=round(secs, 3), features=str(features) if features else None)
     return res
+
+def _probe(args, device)->dict:
+    "`run_probe` as lincls' flags ask (`-b` is the global batch, so each process extracts its share)."
+    enc = None if args.features else EvalEncoder(
+        args.arch, args.pretrained or None, image_size=args.image_size, stem=args.stem, seed=args.seed or 0, precise_bn=args.precise_bn,
+        batch_size=max(1, args.batch_size // get_world_size()), workers=args.workers, gpu=args.gpu)
+    return run_probe(args.data, enc, args.features, args.probe_lams, args.probe_val_frac, args.seed or 0, device)
 
 def lincls(args)->dict:
     "Linear evaluation as the parsed `args` say (see `lincls_parser`); returns the JSON result."
@@ -420,7 +434,7 @@ def lincls(args)->dict:
     if args.seed is not None: seed_everything(args.seed, get_rank())
     device = init_distributed(args.dist_backend, gpu=args.gpu)
     if args.probe:
-        res = run_probe(args, device)
+        res = _probe(args, device)
         res = dict(method='logreg-lbfgs probe', top1=res.get('top1'), top5=res.get('top5'), best_top1=res.get('top1'), epochs=0,
                    probe=res, args=plain_args(args))
         if is_main() and args.json: save_json(res, args.json)
@@ -429,12 +443,13 @@ def lincls(args)->dict:
     probe = None
     if args.probe_too:
         print0("=> fast probe first (same encoder, same data, centre crops)")
-        probe = run_probe(args, device)
+        probe = _probe(args, device)
     with torch.random.fork_rng(devices=[]):  # a random encoder is the one the probe's feature extraction draws
         torch.manual_seed(args.seed or 0)
         model = build_classifier(args.arch, args.pretrained, len(train.classes), args.image_size, verbose=True, stem=args.stem)
     if args.precise_bn:
-        _apply_precise_bn(model, args, SafeImageFolder(train.root, transform=eval_transform(args.image_size), verbose=False), device)
+        frozen_precise_bn(model, SafeImageFolder(train.root, transform=eval_transform(args.image_size), verbose=False),
+                          args.precise_bn, args.batch_size, args.workers, device, seed=args.seed or 0)
     if args.evaluate:
         if not args.resume: raise SmallSSLError("-e/--evaluate needs --resume CHECKPOINT")
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], args.lr)

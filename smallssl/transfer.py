@@ -16,7 +16,7 @@ from .core import *
 from .archs import ARCHS, check_arch
 from .augment import normalize
 from .data import SafeImageFolder, check_image_folder
-from .linear import add_launch_args, build_classifier, fit, train_transform, _apply_precise_bn
+from .linear import add_launch_args, build_classifier, fit, train_transform, frozen_precise_bn
 
 # %% auto #0
 __all__ = ['CIFAR_LAYOUT', 'CALTECH_LAYOUT', 'NUM_CLASSES', 'RECIPES', 'load_data_pickle', 'cifar_folder', 'CIFARFiles',
@@ -207,7 +207,7 @@ def transfer(args)->dict:
         print0(f"=> note: {len(train.classes)} classes found in the data ({args.dataset} has {NUM_CLASSES[args.dataset]}); using {len(train.classes)}")
     model = build_classifier(args.arch, args.pretrained, len(train.classes), args.image_size, l2norm=True, finetune=args.finetune,
                              stem=args.stem)
-    if args.precise_bn: _apply_precise_bn(model, args, bn_ds, device)
+    frozen_precise_bn(model, bn_ds, args.precise_bn, args.batch_size, args.workers, device, seed=args.seed or 0)
     return fit(model, train, test, args, device, finetune=args.finetune, gamma=recipe['gamma'], name='transfer',
                extra=dict(dataset=args.dataset, mode='finetune' if args.finetune else 'linear', arch=args.arch,
                           pretrained=args.pretrained or None))
