@@ -35,10 +35,10 @@ def _plain(v):
     if isinstance(v, dict): return {str(k): _plain(o) for k, o in v.items()}
     return str(v)
 
-def plain_args(args # an argparse.Namespace or a dict
+def plain_args(config # a run's configuration: parsed flags (argparse.Namespace) or a dict
               )->dict:
-    "The run's arguments as a dict of plain values (loadable with `weights_only=True`)."
-    d = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+    "The run's configuration as a dict of plain values (loadable with `weights_only=True`)."
+    d = vars(config) if isinstance(config, argparse.Namespace) else dict(config or {})
     return {k: _plain(v) for k, v in d.items()}
 
 # %% ../nbs/05_checkpoint.ipynb #4fe9e3f7

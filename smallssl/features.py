@@ -332,11 +332,11 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
 
 MODEL_FLAGS = ('data', 'arch', 'pretrained', 'image_size', 'stem', 'workers', 'precise_bn', 'no_amp', 'gpu')
 
-def json_args(args:argparse.Namespace # the parsed flags of an evaluation command
+def json_args(flags:argparse.Namespace # the parsed flags of an evaluation command
              )->dict:
     "The inputs recorded under `args` in `--json` files; with `--features` the model flags (`MODEL_FLAGS`) are left out: they were not used, the file's `meta` says what made the features."
-    skip = MODEL_FLAGS if getattr(args, 'features', None) else ()
-    return {k: v for k, v in plain_args(args).items() if k not in skip}
+    skip = MODEL_FLAGS if getattr(flags, 'features', None) else ()
+    return {k: v for k, v in plain_args(flags).items() if k not in skip}
 
 # %% ../nbs/07_features.ipynb #1ff51e02
 @dataclass

@@ -125,16 +125,18 @@ def queue_note(moco_k:int, # queue length (`--moco-k`)
     return (f"=> warning: --moco-k {moco_k} is {moco_k / n_images:.1f}x the {n_images:,} training images: each image's own "
             f"earlier keys sit among its negatives; use a --moco-k below {n_images:,} (the demo: 1024 for 2,000)")
 
-def toy_scale_note(args:argparse.Namespace # parsed `smallssl-train` flags
+def toy_scale_note(data:str|None, # the training data (`DATA`; None: the embedded dataset)
+                   arch:str, # encoder (`-a`)
+                   image_size:int, # training side (`--image-size`)
                   )->str|None:
     "A note when the embedded dataset (64 px images) is trained at a larger `--image-size` than it holds."
-    if sdata.embedded_kind(args.data) is None or args.image_size <= 64: return None
+    if sdata.embedded_kind(data) is None or image_size <= 64: return None
     from smallssl.demo import train_flags
     demo = train_flags()
     keep = {'-a', '--lr', '--batch-size', '--moco-k', '--moco-m', '--aug', '--image-size', '--stem'}
     flags = ' '.join(f"{f} {v}" for f, v in zip(demo, demo[1:]) if f in keep) + ' --symmetric'
-    return (f"=> note: the embedded dataset holds 64 px images and this run trains -a {args.arch} at --image-size "
-            f"{args.image_size} (the paper's ImageNet recipe); the demo's scale is: {flags}")
+    return (f"=> note: the embedded dataset holds 64 px images and this run trains -a {arch} at --image-size "
+            f"{image_size} (the paper's ImageNet recipe); the demo's scale is: {flags}")
 
 # %% ../nbs/06_train.ipynb #ad2e3c7f
 def derive_seed(*keys:int)->int:
@@ -189,7 +191,10 @@ def train_step(model, # MoCo, maybe DDP-wrapped
     scaler.step(optimizer); scaler.update()
     return loss.detach(), logits.detach().float(), labels
 
-def train_one_epoch(model, loader, optimizer, scaler, epoch:int, args, device, amp_dtype, channels_last:bool)->dict:
+def train_one_epoch(model, loader, optimizer, scaler, epoch:int, device, amp_dtype, channels_last:bool,
+                    batch_size:int, # the global batch (`-b`), for img/s
+                    print_freq:int=10, # print a line every N steps (`-p`)
+                   )->dict:
     "Train one epoch; returns the epoch's averages over all processes (loss, acc1, acc5, batch_acc1, img_per_s, data_wait)."
     model.train()
     world, n_steps = core.get_world_size(), len(loader)
@@ -206,7 +211,7 @@ def train_one_epoch(model, loader, optimizer, scaler, epoch:int, args, device, a
         bacc1 = ckpts.unwrap(model).batch_acc1   # own key among this step's keys (chance 100/N)
         meter.update(loss, acc1, acc5, bacc1, im_q.shape[0])
         win_imgs += im_q.shape[0] * world
-        if core.is_main() and (i % args.print_freq == 0 or i == n_steps - 1):
+        if core.is_main() and (i % print_freq == 0 or i == n_steps - 1):
             now = time.perf_counter()
             l, a1, a5, b1 = meter.avg()
             print(f"Epoch: [{epoch}][{i:>{len(str(n_steps))}}/{n_steps}]  loss {loss.item():.4f} ({l:.4f})  "
@@ -217,7 +222,7 @@ def train_one_epoch(model, loader, optimizer, scaler, epoch:int, args, device, a
     if device.type == 'cuda': torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - t0
     loss_avg, a1, a5, b1 = meter.avg(all_ranks=True)
-    return dict(loss=loss_avg, acc1=a1, acc5=a5, batch_acc1=b1, img_per_s=n_steps * args.batch_size / max(elapsed, 1e-9),
+    return dict(loss=loss_avg, acc1=a1, acc5=a5, batch_acc1=b1, img_per_s=n_steps * batch_size / max(elapsed, 1e-9),
                 data_wait=wait / max(elapsed, 1e-9), time=elapsed)
 
 # %% ../nbs/06_train.ipynb #b00ce809
@@ -256,7 +261,7 @@ def train(args:argparse.Namespace # parsed flags (`get_parser().parse_args(...)`
     if args.print_freq < 1: raise SmallSSLError(f"-p/--print-freq {args.print_freq}: must be >= 1")
     root = sdata.resolve_data(args.data)
     traindir = sdata.check_image_folder(Path(root)/'train', what='DATA/train')
-    if rank == 0 and (msg := toy_scale_note(args)): print(msg, flush=True)
+    if rank == 0 and (msg := toy_scale_note(args.data, args.arch, args.image_size)): print(msg, flush=True)
     ckpt_dir = Path(args.ckpt_dir)
     resume_ck, resume_path = None, None
     if args.resume:
@@ -330,7 +335,8 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
         sampler.set_epoch(epoch)
         lr = core.schedule_lr(args.lr, epoch, args.epochs, args.cos, args.schedule)
         for g in optimizer.param_groups: g['lr'] = lr
-        stats = train_one_epoch(model, loader, optimizer, scaler, epoch, args, device, amp_dtype, channels_last)
+        stats = train_one_epoch(model, loader, optimizer, scaler, epoch, device, amp_dtype, channels_last,
+                                batch_size=args.batch_size, print_freq=args.print_freq)
         if core.is_main():
             line = dict(epoch=epoch, loss=stats['loss'], acc1=stats['acc1'], acc5=stats['acc5'], batch_acc1=stats['batch_acc1'], lr=lr,
                         img_per_s=stats['img_per_s'], data_wait=stats['data_wait'], time=stats['time'])
