@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_checkpoint.ipynb #ac03ffbd
 from __future__ import annotations
-import argparse, pickle, re, zipfile
+import argparse, dataclasses, pickle, re, zipfile
 from pathlib import Path
 
 import torch
@@ -35,10 +35,11 @@ def _plain(v):
     if isinstance(v, dict): return {str(k): _plain(o) for k, o in v.items()}
     return str(v)
 
-def plain_args(config # a run's configuration: parsed flags (argparse.Namespace) or a dict
+def plain_args(config # a run's configuration: a dataclass (`TrainConfig`), parsed flags (argparse.Namespace) or a dict
               )->dict:
     "The run's configuration as a dict of plain values (loadable with `weights_only=True`)."
-    d = vars(config) if isinstance(config, argparse.Namespace) else dict(config or {})
+    if dataclasses.is_dataclass(config): d = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    else: d = vars(config) if isinstance(config, argparse.Namespace) else dict(config or {})
     return {k: _plain(v) for k, v in d.items()}
 
 # %% ../nbs/05_checkpoint.ipynb #4fe9e3f7
@@ -47,12 +48,12 @@ def make_checkpoint(model:nn.Module, # MoCo model, plain or DDP-wrapped
                     epoch:int, # number of epochs finished (the reference's `epoch + 1`)
                     arch:str, # encoder architecture (`-a`)
                     scaler=None, # a `torch.amp.GradScaler` or None
-                    args=None, # the run's arguments (Namespace or dict)
+                    config=None, # the run's configuration (`TrainConfig`, Namespace or dict), stored under `args`
                    )->dict:
     "The checkpoint dict the reference writes (`epoch`, `arch`, `state_dict`, `optimizer`) plus `scaler` and `args`."
     return {'epoch': epoch, 'arch': arch, 'state_dict': moco_state_dict(model), 'optimizer': optimizer.state_dict(),
             'scaler': scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
-            'args': plain_args(args)}
+            'args': plain_args(config)}
 
 # %% ../nbs/05_checkpoint.ipynb #b9083393
 def checkpoint_path(ckpt_dir, # checkpoint folder (`--ckpt-dir`)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ba8aac04
 from __future__ import annotations
-import argparse, contextlib, json, math, os, random, sys, tempfile
+import argparse, contextlib, dataclasses, json, math, os, random, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,9 @@ import torch.distributed as dist
 __all__ = ['FLAG_RULES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'Bounds', 'check_output', 'HelpFormatter',
            'ArgumentParser', 'atomic_path', 'atomic_save', 'save_json', 'dist_env', 'is_dist', 'get_rank',
            'get_world_size', 'is_main', 'barrier', 'print0', 'init_distributed', 'concat_all_gather', 'gather_varlen',
-           'seed_everything', 'seeded', 'cache_dir', 'schedule_lr', 'topk_correct', 'plot_style']
+           'default_workers', 'workers_per_process', 'batch_per_process', 'add_batch_arg', 'add_workers_arg',
+           'add_seed_arg', 'add_launch_args', 'with_changes', 'seed_everything', 'seeded', 'cache_dir', 'schedule_lr',
+           'topk_correct', 'plot_style']
 
 # %% ../nbs/00_core.ipynb #421ac04f
 class SmallSSLError(Exception):
@@ -210,6 +212,69 @@ def gather_varlen(t:torch.Tensor # dim 0 may differ between ranks
     full = concat_all_gather(torch.cat([t, pad]))
     chunks = full.split(max(sizes))
     return torch.cat([c[:s] for c, s in zip(chunks, sizes)])
+
+# %% ../nbs/00_core.ipynb #dde796b2
+def default_workers()->int:
+    "`-j`'s default in every command: the reference's 32 workers per node, at most the node's CPUs."
+    return min(32, os.cpu_count() or 1)
+
+def workers_per_process(workers:int|None # `-j`: workers per node (None: `default_workers()`)
+                       )->int:
+    "This process's share of `-j`: `ceil(j / processes on this node)`, as the reference splits it (0 stays 0: load in the main process)."
+    n = default_workers() if workers is None else workers
+    return 0 if n <= 0 else -(-n // int(os.environ.get('LOCAL_WORLD_SIZE', 1)))
+
+def batch_per_process(batch_size:int, # `-b`: images per step over all processes
+                      world:int|None=None # processes (None: the process group's, or torchrun's WORLD_SIZE before it exists)
+                     )->int:
+    "This process's share of `-b`: `b // world`, at least 1."
+    return max(1, batch_size // (world or (get_world_size() if is_dist() else dist_env()[2])))
+
+def add_batch_arg(p:argparse.ArgumentParser, # the command's parser
+                  default:int, # the reference script's default
+                  what:str='images per step', # what a step is in this command
+                 ):
+    "`-b/--batch-size`, with the one meaning every command gives it."
+    p.add_argument('-b', '--batch-size', default=default, type=int, metavar='N',
+                   help=f"{what} over all processes, split evenly between them")
+
+def add_workers_arg(p:argparse.ArgumentParser, # the command's parser
+                    *aliases:str, # the reference's other spellings (e.g. `--num-workers`)
+                   ):
+    "`-j/--workers`: data-loading workers per node, split over its processes."
+    p.add_argument('-j', '--workers', *aliases, default=None, type=int, metavar='N', dest='workers',
+                   help="data-loading workers per node, split over its processes (default: min(32, CPUs))")
+
+def add_seed_arg(p:argparse.ArgumentParser, # the command's parser
+                 train:bool=False, # training: a resumed run keeps its own seed
+                ):
+    "`--seed`: default 0 in every command (`train`: a resumed run's own seed)."
+    p.add_argument('--seed', default=None if train else 0, type=int, metavar='N',
+                   help="seed of everything the command draws (default: 0" + ("; a resumed run: its own)" if train else ")"))
+
+def add_launch_args(p:argparse.ArgumentParser # the command's parser
+                   ):
+    "The reference's launch flags (accepted, not used: `torchrun` sets the process group), `--dist-backend` and `--gpu`."
+    a = p.add_argument
+    a('--world-size', default=-1, type=int, help='legacy launch flag, not used (torchrun sets the world size)')
+    a('--rank', default=-1, type=int, help='legacy launch flag, not used (torchrun sets the rank)')
+    a('--dist-url', default=None, type=str, help='legacy launch flag, not used (torchrun uses env://)')
+    a('--multiprocessing-distributed', action='store_true', help='legacy launch flag, not used (launch with torchrun --nproc_per_node=N)')
+    a('--dist-backend', default=None, type=str, choices=['nccl', 'gloo'], help='process-group backend (default: nccl on GPUs, gloo on CPU)')
+    a('--gpu', default=None, type=int, help='GPU index of a one-process run (default: 0 where there is a GPU, else CPU)')
+
+def with_changes(cls:type, # a command's configuration dataclass (`TrainConfig`, `LinclsConfig`, ...)
+                 config=None, # an instance of it (None: `cls()`, the command's defaults)
+                 changes:dict|None=None, # fields to change
+                 fn:str='the command', # the function called, for the message
+                ):
+    "A copy of `config` with `changes`: how every command's library call takes its settings; a name that is not a field is an error naming it."
+    if config is not None and not isinstance(config, cls):
+        raise TypeError(f"{fn}() takes a {cls.__name__}, not a {type(config).__name__}; from parsed flags: {fn}(**vars(flags))")
+    names = {f.name for f in dataclasses.fields(cls)}
+    if unknown := sorted(set(changes or {}) - names):
+        raise TypeError(f"{fn}() got unknown setting(s) {', '.join(unknown)}; the settings are the fields of {cls.__name__}")
+    return dataclasses.replace(config if config is not None else cls(), **(changes or {}))
 
 # %% ../nbs/00_core.ipynb #7dd7b5ec
 def seed_everything(seed:int, # base seed

@@ -30,7 +30,7 @@ def train_flags(arch:str='resnet18', # encoder (`-a`)
                 aug:str='v2', # augmentation recipe (`--aug`)
                 symmetric:bool=True, # symmetric loss (`--symmetric`)
                 image_size:int=32, # `--image-size`
-                workers:int=1, # data-loading workers per process (`-j`)
+                workers:int=1, # data-loading workers per node, split over its processes (`-j`)
                 seed:int=0, # `--seed`
                )->list:
     "The `smallssl-train` flags of the demo's recipe (the paper's head, temperature and schedule; the sizes of this chapter)."
@@ -252,7 +252,7 @@ def _parse(argv=None):
     p.add_argument("-a", "--arch", default=d["arch"], choices=smallssl.archs.ARCHS, help="encoder")
     p.add_argument("--stem", default=d["stem"], choices=["imagenet", "small"], help="encoder stem")
     p.add_argument("--epochs", default=d["epochs"], type=int, help="training epochs")
-    p.add_argument("-b", "--batch-size", default=d["batch_size"], type=int, help="global batch")
+    add_batch_arg(p, d["batch_size"], "images per optimiser step")
     p.add_argument("--lr", default=d["lr"], type=float, help="learning rate")
     p.add_argument("--moco-k", default=d["moco_k"], type=int, help="queue length")
     p.add_argument("--moco-m", default=d["moco_m"], type=float, help="key-encoder momentum")
@@ -261,10 +261,10 @@ def _parse(argv=None):
     p.add_argument("--image-size", default=d["image_size"], type=int, help="image side")
     p.add_argument("--nproc", default=inspect.signature(demo_commands).parameters["nproc"].default, type=int,
                    help="torchrun processes, one thread each (default: %(default)s)")
-    p.add_argument("-j", "--workers", default=d["workers"], type=int, help="data-loading workers per process")
+    p.add_argument("-j", "--workers", default=d["workers"], type=int, help="data-loading workers per node, split over its processes (as smallssl-train)")
     p.add_argument("--precise-bn", default=2000, type=int, help="images for re-estimating BatchNorm statistics")
     p.add_argument("-k", default=21, type=int, help="largest k of best-NN")
-    p.add_argument("--seed", default=d["seed"], type=int, help="seed of every stage")
+    p.add_argument("--seed", default=d["seed"], type=int, help="seed of every stage (the same rule as every command: core chapter)")
     return p.parse_args(argv)
 
 def main(argv=None):

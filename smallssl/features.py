@@ -295,7 +295,6 @@ def load_features(path, # a feature file
 def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
                   data_kind:str='static', # 'static' (STATIC folder) or 'data' (DATA root with train/ and val/)
                   batch_size:int=256, # default `-b` (the reference script's, where there is one)
-                  workers:int=4, # default `-j` (the reference script's, where there is one)
                   workers_alias:str|None=None, # the reference's spelling of `-j`, where it differs (`--num-workers`)
                   features:bool=True, # offer `--features FILE` (every command that reads feature files; not the one that writes them)
                  )->argparse.ArgumentParser:
@@ -312,16 +311,14 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
     parser.add_argument('--image-size', default=224, type=int, help='evaluation side N: Resize(N/0.875) + CenterCrop(N) (default: 224)')
     parser.add_argument('--stem', default=None, choices=['imagenet', 'small'],
                         help="encoder stem (default: the checkpoint's; random init: small up to 32 px, imagenet above)")
-    parser.add_argument('-b', '--batch-size', default=batch_size, type=int, metavar='N',
-                        help=f'images per forward pass per process (default: {batch_size})')
-    parser.add_argument('-j', '--workers', *([workers_alias] if workers_alias else []), default=workers, type=int, metavar='N',
-                        dest='workers', help=f'data loading workers (default: {workers})')
+    add_batch_arg(parser, batch_size, 'images per forward pass')
+    add_workers_arg(parser, *([workers_alias] if workers_alias else []))
     parser.add_argument('--gpu', default=None, type=int, help='GPU index in one process (default: 0 if there is a GPU, else CPU)')
     if features: parser.add_argument('--features', default=None, metavar='FILE', help='read features from this file (smallssl-extract) instead of a model')
     parser.add_argument('--json', default=None, metavar='PATH', output='file', help='also write the results as JSON')
     parser.add_argument('--precise-bn', default=0, type=int, metavar='N',
                         help='re-estimate BatchNorm statistics on N images first (default: 0 = off, the reference behaviour)')
-    parser.add_argument('--seed', default=0, type=int, help='seed for random init and sampling (default: 0)')
+    add_seed_arg(parser)
     parser.add_argument('--no-amp', action='store_true', help='no bf16 autocast on the GPU')
     if data_kind == 'static':
         parser.add_argument('--subset-per-class', default=None, type=int, metavar='N',
@@ -384,7 +381,8 @@ def eval_encoder(flags:argparse.Namespace # parsed `add_eval_args` flags
                 )->EvalEncoder:
     "The `EvalEncoder` that an evaluation command's flags describe."
     return EvalEncoder(arch=flags.arch, pretrained=flags.pretrained or None, image_size=flags.image_size, stem=flags.stem,
-                       seed=flags.seed, precise_bn=flags.precise_bn, batch_size=flags.batch_size, workers=flags.workers,
+                       seed=flags.seed, precise_bn=flags.precise_bn, batch_size=batch_per_process(flags.batch_size),
+                       workers=workers_per_process(flags.workers),
                        gpu=flags.gpu, amp=not flags.no_amp)
 
 def _first_per_class(labels:torch.Tensor, s:int, name:str):

@@ -215,7 +215,7 @@ def knn_parser()->argparse.ArgumentParser:
     "Arguments of `smallssl-knn` (the reference's `eval/knn.py`)."
     from smallssl.features import add_eval_args
     p = ArgumentParser(prog='smallssl-knn', description="Best-NN: k-NN accuracy for every odd k up to -k.")
-    add_eval_args(p, 'data', batch_size=512, workers=8, workers_alias='--num-workers')   # eval/knn.py's
+    add_eval_args(p, 'data', batch_size=512, workers_alias='--num-workers')   # eval/knn.py's
     p.add_argument('-k', '--k', default=5, type=int, help='largest k; every odd k from 1 to it is scored (default: 5; the paper: 101)')
     p.add_argument('--rep-space', default='original', choices=list(REP_SPACES) + ['shift-norm'],
                    help='original: raw; norm: L2-normalised; shifted-norm (shift-norm): minus the training mean, then normalised')

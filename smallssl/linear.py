@@ -4,7 +4,8 @@
 
 # %% ../nbs/12_linear.ipynb #94b35659
 from __future__ import annotations
-import argparse, os, sys, time
+import argparse, sys, time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,8 +25,9 @@ from .features import precise_bn, knn_features, read_knn_features, EvalEncoder
 
 # %% auto #0
 __all__ = ['L2Norm', 'head_parameters', 'build_classifier', 'frozen_state', 'check_frozen', 'train_transform', 'lincls_datasets',
-           'train_one_epoch', 'evaluate', 'resume_state', 'plot_curves', 'fit', 'fit_logreg', 'standardize',
-           'logreg_probe', 'add_launch_args', 'lincls_parser', 'frozen_precise_bn', 'run_probe', 'lincls', 'main']
+           'train_one_epoch', 'evaluate', 'resume_state', 'plot_curves', 'SupervisedConfig', 'fit', 'fit_logreg',
+           'standardize', 'logreg_probe', 'LinclsConfig', 'add_supervised_args', 'lincls_parser', 'frozen_precise_bn',
+           'run_probe', 'lincls', 'main']
 
 # %% ../nbs/12_linear.ipynb #8ed67714
 class L2Norm(nn.Module):
@@ -197,11 +199,37 @@ def plot_curves(history:list, # per-epoch dicts with epoch, train_acc1, top1, to
     plt.close(fig)
     return Path(path)
 
+# %% ../nbs/12_linear.ipynb #fc0415d9
+@dataclass
+class SupervisedConfig:
+    "What `fit` reads: the SGD recipe and the run's files, shared by linear evaluation and transfer (the reference's flags)."
+    arch:str='resnet50' # encoder architecture (`-a`), recorded in the checkpoint
+    epochs:int=100 # total epochs
+    lr:float=30. # initial learning rate
+    schedule:list=field(default_factory=lambda: [60, 80]) # epochs at which lr is multiplied by `gamma`
+    momentum:float=0.9 # SGD momentum
+    weight_decay:float=0. # SGD weight decay (`--wd`)
+    batch_size:int=256 # the batch over all processes (`-b`)
+    workers:int|None=None # data-loading workers per node (`-j`; None: min(32, CPUs))
+    start_epoch:int=0 # first epoch (its place in the schedule); `resume` sets it from the checkpoint
+    resume:str='' # a checkpoint of this protocol to continue from ('': none)
+    seed:int=0 # seed of the shuffles and of a random encoder (core: the one seed rule)
+    print_freq:int=10 # a line every N steps
+    progress:bool=True # progress bars
+    out_dir:str='.' # where <name>_checkpoint.pth.tar and <name>_curves.png go
+    json:str|None=None # also write the result as JSON here
+    world_size:int=-1 # legacy launch flag, not used (torchrun sets it)
+    rank:int=-1 # legacy launch flag, not used
+    dist_url:str|None=None # legacy launch flag, not used
+    multiprocessing_distributed:bool=False # legacy launch flag, not used
+    dist_backend:str|None=None # nccl or gloo (None: nccl on GPUs, gloo on CPU)
+    gpu:int|None=None # GPU index of a one-process run
+
 # %% ../nbs/12_linear.ipynb #83d96326
 def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU)
         train_ds, # training set
         val_ds, # validation set
-        args, # namespace: epochs lr schedule momentum weight_decay batch_size workers out_dir resume seed print_freq json arch
+        config:SupervisedConfig, # the recipe and the run's files: epochs, lr, schedule, momentum, weight_decay, batch_size, workers, seed, ...
         device, # from `init_distributed`
         finetune:bool=False, # train everything (else the head only, encoder frozen in eval mode)
         gamma:float=0.1, # factor at each milestone
@@ -209,58 +237,59 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
         extra:dict=None, # more keys for the JSON result
        )->dict:
     "Train the head (or everything) with SGD and a step schedule; returns the result dict (`top1`, `top5`, `best_top1`, `epochs`, `history`)."
-    out_dir = Path(args.out_dir); ckpt = out_dir/f"{name}_checkpoint.pth.tar"
+    cfg = config
+    out_dir = Path(cfg.out_dir); ckpt = out_dir/f"{name}_checkpoint.pth.tar"
     world = get_world_size()
     model = model.to(device)
     if device.type == 'cuda': model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     if not finetune and len(params) != 2:
         raise RuntimeError(f"linear evaluation should train 2 tensors (fc weight and bias), found {len(params)}")
-    optimizer = torch.optim.SGD(params, args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    start, best, history = getattr(args, 'start_epoch', 0) or 0, 0.0, []   # the reference's --start-epoch; --resume overrides it
-    if args.resume:
-        ck = resume_state(model, optimizer, args.resume, getattr(args, 'arch', None))
+    optimizer = torch.optim.SGD(params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    start, best, history = cfg.start_epoch, 0.0, []   # the reference's --start-epoch; --resume overrides it
+    if cfg.resume:
+        ck = resume_state(model, optimizer, cfg.resume, cfg.arch)
         start, best, history = ck['epoch'], float(ck['best_acc1']), list(ck.get('history', []))
-        print0(f"=> resumed '{args.resume}' at epoch {start} (best Acc@1 {best:.3f})")
+        print0(f"=> resumed '{cfg.resume}' at epoch {start} (best Acc@1 {best:.3f})")
     reference = None if finetune else frozen_state(model)
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
-    per_rank_bs = max(1, args.batch_size // world); per_rank_workers = (args.workers + world - 1) // world
-    sampler = torch.utils.data.distributed.DistributedSampler(train_ds, seed=args.seed or 0) if world > 1 else None
-    g, base = torch.Generator(), (args.seed if args.seed is not None else torch.initial_seed() % 2**31)
+    per_rank_bs, per_rank_workers = batch_per_process(cfg.batch_size, world), workers_per_process(cfg.workers)
+    sampler = torch.utils.data.distributed.DistributedSampler(train_ds, seed=cfg.seed) if world > 1 else None
+    g, base = torch.Generator(), cfg.seed
     loader = DataLoader(train_ds, batch_size=per_rank_bs, shuffle=sampler is None, sampler=sampler, generator=g,
                         num_workers=per_rank_workers, pin_memory=device.type == 'cuda', drop_last=False, collate_fn=collate_skip)
     print0(f"=> {name}: {len(train_ds)} train / {len(val_ds)} val images, {'fine-tuning' if finetune else 'linear (frozen encoder)'}, "
-           f"{args.epochs} epochs, lr {args.lr}, schedule {list(args.schedule)} x{gamma}, batch {args.batch_size} on {world} process(es), {device}")
-    for epoch in range(start, args.epochs):
+           f"{cfg.epochs} epochs, lr {cfg.lr}, schedule {list(cfg.schedule)} x{gamma}, batch {cfg.batch_size} on {world} process(es), {device}")
+    for epoch in range(start, cfg.epochs):
         t0 = time.time()
         if sampler is not None: sampler.set_epoch(epoch)
         g.manual_seed(base * 1000 + epoch)  # the shuffle and the workers' seeds depend on the epoch only: resuming replays the same epochs
-        if args.seed is not None: torch.manual_seed(base * 1000 + epoch + get_rank())
-        lr = schedule_lr(args.lr, epoch, milestones=args.schedule, gamma=gamma)
+        torch.manual_seed(base * 1000 + epoch + get_rank())
+        lr = schedule_lr(cfg.lr, epoch, milestones=cfg.schedule, gamma=gamma)
         for pg in optimizer.param_groups: pg['lr'] = lr
         tr = train_one_epoch(net, loader, optimizer, device, epoch, finetune=finetune, ckpt=ckpt,
-                             progress=getattr(args, 'progress', True), print_freq=getattr(args, 'print_freq', 0))
+                             progress=cfg.progress, print_freq=cfg.print_freq)
         if reference is not None and epoch == start: check_frozen(model, reference)
         va = evaluate(model, val_ds, per_rank_bs, per_rank_workers, device)
         best = max(best, va['top1'])
         history.append(dict(epoch=epoch + 1, lr=lr, train_loss=tr['loss'], train_acc1=tr['acc1'], val_loss=va['loss'],
                             top1=va['top1'], top5=va['top5'], val_images=va['n'], seconds=round(time.time() - t0, 3)))
-        print0(f"Epoch [{epoch + 1}/{args.epochs}] lr {lr:.4g}  train loss {tr['loss']:.4f} Acc@1 {tr['acc1']:.2f}  "
+        print0(f"Epoch [{epoch + 1}/{cfg.epochs}] lr {lr:.4g}  train loss {tr['loss']:.4f} Acc@1 {tr['acc1']:.2f}  "
                f"* Acc@1 {va['top1']:.3f} Acc@5 {va['top5']:.3f}  best {best:.3f}  ({time.time() - t0:.1f}s)")
         if is_main():
-            atomic_save(dict(epoch=epoch + 1, arch=getattr(args, 'arch', None), state_dict=unwrap(net).state_dict(),
-                             best_acc1=best, optimizer=optimizer.state_dict(), history=history, args=plain_args(args)), ckpt)
+            atomic_save(dict(epoch=epoch + 1, arch=cfg.arch, state_dict=unwrap(net).state_dict(),
+                             best_acc1=best, optimizer=optimizer.state_dict(), history=history, args=plain_args(cfg)), ckpt)
         barrier()
-    if not history: raise SmallSSLError(f"nothing to do: the run already finished {start} of --epochs {args.epochs}")
+    if not history: raise SmallSSLError(f"nothing to do: the run already finished {start} of --epochs {cfg.epochs}")
     last = history[-1]
     res = dict(top1=last['top1'], top5=last['top5'], best_top1=max(h['top1'] for h in history), epochs=last['epoch'],
-               history=history, **(extra or {}), checkpoint=str(ckpt), args=plain_args(args))
+               history=history, **(extra or {}), checkpoint=str(ckpt), args=plain_args(cfg))
     print0(f"=> {name} done: last Acc@1 {res['top1']:.3f} Acc@5 {res['top5']:.3f}, best Acc@1 {res['best_top1']:.3f}")
     if is_main():
-        res['plot'] = str(plot_curves(history, out_dir/f"{name}_curves.png", title=f"{name}: {getattr(args, 'arch', '')}"))
-        if getattr(args, 'json', None): save_json(res, args.json)
+        res['plot'] = str(plot_curves(history, out_dir/f"{name}_curves.png", title=f"{name}: {cfg.arch}"))
+        if cfg.json: save_json(res, cfg.json)
     return res
 
 # %% ../nbs/12_linear.ipynb #d8e1957c
@@ -343,49 +372,60 @@ def logreg_probe(train_x:torch.Tensor, # N x D training features (raw)
     return res
 
 # %% ../nbs/12_linear.ipynb #eef6a21e
-def add_launch_args(p:argparse.ArgumentParser # a parser of a supervised protocol (lincls, transfer)
-                   )->argparse.ArgumentParser:
-    "Add the flags every supervised protocol shares with the reference scripts: loading, batch, optimiser, launch, seed."
+@dataclass
+class LinclsConfig(SupervisedConfig):
+    "Everything `smallssl-lincls` reads: `SupervisedConfig` (MoCo's `main_lincls.py` recipe) and the data, encoder and probe."
+    data:str|None=None # ImageFolder root with train/ and val/ (None: the embedded toy dataset)
+    evaluate:bool=False # only evaluate the `resume` checkpoint on val (`-e`)
+    pretrained:str='' # checkpoint: ours, MoCo's, SEED's or a torchvision state_dict ('': a random encoder, seeded)
+    image_size:int=224 # crop size (val: Resize(N/0.875) + CenterCrop(N))
+    stem:str|None=None # encoder stem (None: the checkpoint's; random init: small up to 32 px)
+    precise_bn:int=0 # re-estimate BN statistics on N train images first (0: off, the protocol)
+    probe:bool=False # run only the fast logistic-regression probe on frozen features
+    probe_too:bool=False # run the fast probe and the SGD protocol, report both
+    features:str|None=None # with `probe`: a k-NN feature file instead of extracting
+    probe_lams:list|None=None # the probe's grid of L2 penalties (None: 1e-6 ... 1e-1)
+    probe_val_frac:float=0.2 # share of train held out to choose the probe's penalty
+
+def add_supervised_args(p:argparse.ArgumentParser, # a parser of a supervised protocol (lincls, transfer)
+                        D:SupervisedConfig, # its defaults
+                       )->argparse.ArgumentParser:
+    "Add the flags every supervised protocol shares with the reference scripts (the core chapter's vocabulary): batch, workers, optimiser, launch, seed."
     a = p.add_argument
-    a('-j', '--workers', default=min(32, os.cpu_count() or 1), type=int,
-      help="data loading workers in total, split over the processes (default: 32 as the reference, at most the CPUs)")
-    a('-b', '--batch-size', default=256, type=int, help="total batch size over all processes (default: 256)")
-    a('--start-epoch', default=0, type=int, help="first epoch (its place in the schedule), as the reference; --resume sets it from the checkpoint")
-    a('--momentum', default=0.9, type=float, help="SGD momentum (default: 0.9)")
-    a('--wd', '--weight-decay', default=0., type=float, dest='weight_decay', help="weight decay (default: 0)")
-    a('-p', '--print-freq', default=10, type=int, help="print a line every N steps, as the reference (default: 10)")
-    a('--world-size', default=-1, type=int, help="ignored: torchrun sets it")
-    a('--rank', default=-1, type=int, help="ignored: torchrun sets it")
-    a('--dist-url', default='env://', help="ignored: torchrun sets it")
-    a('--dist-backend', default=None, help="nccl | gloo (default: nccl on GPUs, gloo on CPU)")
-    a('--multiprocessing-distributed', action='store_true', help="ignored: launch with torchrun --nproc_per_node=N")
-    a('--seed', default=None, type=int, help="seed (default: none)")
-    a('--gpu', default=None, type=int, help="GPU index in a single-process run")
+    add_workers_arg(p)
+    add_batch_arg(p, D.batch_size, 'images per optimiser step')
+    a('--start-epoch', default=D.start_epoch, type=int, help="first epoch (its place in the schedule), as the reference; --resume sets it from the checkpoint")
+    a('--momentum', default=D.momentum, type=float, help="SGD momentum")
+    a('--wd', '--weight-decay', default=D.weight_decay, type=float, dest='weight_decay', help="weight decay")
+    a('-p', '--print-freq', default=D.print_freq, type=int, help="print a line every N steps, as the reference")
+    add_launch_args(p)
+    add_seed_arg(p)
     a('--no-progress', dest='progress', action='store_false', help="no progress bars")
+    a('--out-dir', default=D.out_dir, output='dir', help="where the checkpoint and the curves go")
+    a('--json', default=D.json, output='file', help="write the result as JSON here")
     return p
 
 def lincls_parser(prog='smallssl-lincls'):
-    "The argument parser of `smallssl-lincls` (MoCo `main_lincls.py` flags + ours)."
+    "The argument parser of `smallssl-lincls` (MoCo `main_lincls.py` flags + ours); its defaults are `LinclsConfig`'s."
+    D = LinclsConfig()
     p = ArgumentParser(prog=prog, description="Linear evaluation of a frozen encoder (MoCo protocol) and a fast probe.")
-    p.add_argument('data', nargs='?', default=None, metavar='DIR', help="ImageFolder root with train/ and val/ (default: embedded toy dataset)")
-    p.add_argument('-a', '--arch', default='resnet50', help=f"encoder: {' | '.join(ARCHS)} (default: resnet50)")
-    p.add_argument('--epochs', default=100, type=int, help="number of epochs (default: 100)")
-    p.add_argument('--lr', '--learning-rate', default=30., type=float, dest='lr', help="initial learning rate (default: 30)")
-    p.add_argument('--schedule', default=[60, 80], nargs='*', type=int, help="epochs at which lr is multiplied by 0.1")
-    p.add_argument('--resume', default='', help="a lincls checkpoint to continue from")
+    p.add_argument('data', nargs='?', default=D.data, metavar='DIR', help="ImageFolder root with train/ and val/ (default: embedded toy dataset)")
+    p.add_argument('-a', '--arch', default=D.arch, help=f"encoder: {' | '.join(ARCHS)}")
+    p.add_argument('--epochs', default=D.epochs, type=int, help="number of epochs")
+    p.add_argument('--lr', '--learning-rate', default=D.lr, type=float, dest='lr', help="initial learning rate")
+    p.add_argument('--schedule', default=D.schedule, nargs='*', type=int, help="epochs at which lr is multiplied by 0.1")
+    p.add_argument('--resume', default=D.resume, help="a lincls checkpoint to continue from")
     p.add_argument('-e', '--evaluate', action='store_true', help="only evaluate the --resume checkpoint on val")
-    p.add_argument('--pretrained', default='', help="checkpoint: ours / MoCo (module.encoder_q.*) / SEED / torchvision state_dict; none: random encoder")
-    p.add_argument('--image-size', default=224, type=int, help="crop size (val: Resize(N/0.875) + CenterCrop(N)); default 224")
-    p.add_argument('--stem', default=None, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
-    p.add_argument('--out-dir', default='.', output='dir', help="where lincls_checkpoint.pth.tar and lincls_curves.png go (default: .)")
-    p.add_argument('--json', default=None, output='file', help="write the result as JSON here")
-    p.add_argument('--precise-bn', default=0, type=int, metavar='N', help="re-estimate BN statistics on N train images first (0: off, the protocol)")
+    p.add_argument('--pretrained', default=D.pretrained, help="checkpoint: ours / MoCo (module.encoder_q.*) / SEED / torchvision state_dict; none: random encoder")
+    p.add_argument('--image-size', default=D.image_size, type=int, help="crop size (val: Resize(N/0.875) + CenterCrop(N))")
+    p.add_argument('--stem', default=D.stem, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
+    p.add_argument('--precise-bn', default=D.precise_bn, type=int, metavar='N', help="re-estimate BN statistics on N train images first (0: off, the protocol)")
     p.add_argument('--probe', action='store_true', help="run only the fast logistic-regression probe on frozen features")
     p.add_argument('--probe-too', action='store_true', help="run the fast probe and the SGD protocol, report both")
-    p.add_argument('--features', default=None, help="with --probe: a k-NN feature file (train/test features) instead of extracting")
-    p.add_argument('--probe-lams', default=None, nargs='*', type=float, help="the probe's grid of L2 penalties (default 1e-6 ... 1e-1)")
-    p.add_argument('--probe-val-frac', default=0.2, type=float, help="share of train held out to choose the probe's penalty")
-    return add_launch_args(p)
+    p.add_argument('--features', default=D.features, help="with --probe: a k-NN feature file (train/test features) instead of extracting")
+    p.add_argument('--probe-lams', default=D.probe_lams, nargs='*', type=float, help="the probe's grid of L2 penalties (default 1e-6 ... 1e-1)")
+    p.add_argument('--probe-val-frac', default=D.probe_val_frac, type=float, help="share of train held out to choose the probe's penalty")
+    return add_supervised_args(p, D)
 
 # %% ../nbs/12_linear.ipynb #7ba8aed3
 def frozen_precise_bn(model:nn.Module, # the classifier whose frozen encoder is re-estimated
@@ -400,7 +440,7 @@ def frozen_precise_bn(model:nn.Module, # the classifier whose frozen encoder is 
     if not n: return
     print0(f"=> precise BN: re-estimating BatchNorm statistics on {min(n, len(ds))} training images "
            "(a departure from the protocol, for short-trained encoders); the encoder is frozen afterwards")
-    precise_bn(model, ds, n, max(1, batch_size // get_world_size()), workers, device, seed=seed)
+    precise_bn(model, ds, n, batch_per_process(batch_size), workers, device, seed=seed)
 
 def run_probe(data:str|Path|None, # dataset root with train/ and val/ (None: the embedded toy dataset)
               encoder:EvalEncoder|None, # the encoder to extract with (None: read `features`)
@@ -421,61 +461,61 @@ def run_probe(data:str|Path|None, # dataset root with train/ and val/ (None: the
     res.update(features_seconds=round(secs, 3), features=str(features) if features else None)
     return res
 
-def _probe(args, device)->dict:
-    "`run_probe` as lincls' flags ask (`-b` is the global batch, so each process extracts its share)."
-    enc = None if args.features else EvalEncoder(
-        args.arch, args.pretrained or None, image_size=args.image_size, stem=args.stem, seed=args.seed or 0, precise_bn=args.precise_bn,
-        batch_size=max(1, args.batch_size // get_world_size()), workers=args.workers, gpu=args.gpu)
-    return run_probe(args.data, enc, args.features, args.probe_lams, args.probe_val_frac, args.seed or 0, device)
+def _probe(cfg:LinclsConfig, device)->dict:
+    "`run_probe` as lincls' configuration asks (`-b` is the batch over all processes, so each process extracts its share)."
+    enc = None if cfg.features else EvalEncoder(
+        cfg.arch, cfg.pretrained or None, image_size=cfg.image_size, stem=cfg.stem, seed=cfg.seed, precise_bn=cfg.precise_bn,
+        batch_size=batch_per_process(cfg.batch_size), workers=workers_per_process(cfg.workers), gpu=cfg.gpu)
+    return run_probe(cfg.data, enc, cfg.features, cfg.probe_lams, cfg.probe_val_frac, cfg.seed, device)
 
-def lincls(args)->dict:
-    "Linear evaluation as the parsed `args` say (see `lincls_parser`); returns the JSON result."
-    check_arch(args.arch)
-    if args.seed is not None: seed_everything(args.seed, get_rank())
-    device = init_distributed(args.dist_backend, gpu=args.gpu)
-    if args.probe:
-        res = _probe(args, device)
+def lincls(config:LinclsConfig|None=None, # the evaluation's configuration (None: `LinclsConfig()`, the protocol's defaults)
+           **changes, # `LinclsConfig` fields to change, e.g. `data='photos', arch='resnet18', pretrained='run/checkpoint_0199.pth.tar'`
+          )->dict:
+    "Linear evaluation (or the fast probe) as `config` (with `changes`) says; returns the JSON result."
+    cfg = with_changes(LinclsConfig, config, changes, 'lincls')
+    check_arch(cfg.arch)
+    seed_everything(cfg.seed, get_rank())
+    device = init_distributed(cfg.dist_backend, gpu=cfg.gpu)
+    if cfg.probe:
+        res = _probe(cfg, device)
         res = dict(method='logreg-lbfgs probe', top1=res.get('top1'), top5=res.get('top5'), best_top1=res.get('top1'), epochs=0,
-                   probe=res, args=plain_args(args))
-        if is_main() and args.json: save_json(res, args.json)
+                   probe=res, args=plain_args(cfg))
+        if is_main() and cfg.json: save_json(res, cfg.json)
         return res
-    train, val = lincls_datasets(args.data, args.image_size)
+    train, val = lincls_datasets(cfg.data, cfg.image_size)
     probe = None
-    if args.probe_too:
+    if cfg.probe_too:
         print0("=> fast probe first (same encoder, same data, centre crops)")
-        probe = _probe(args, device)
+        probe = _probe(cfg, device)
     with torch.random.fork_rng(devices=[]):  # a random encoder is the one the probe's feature extraction draws
-        torch.manual_seed(args.seed or 0)
-        model = build_classifier(args.arch, args.pretrained, len(train.classes), args.image_size, verbose=True, stem=args.stem)
-    if args.precise_bn:
-        frozen_precise_bn(model, SafeImageFolder(train.root, transform=eval_transform(args.image_size), verbose=False),
-                          args.precise_bn, args.batch_size, args.workers, device, seed=args.seed or 0)
-    if args.evaluate:
-        if not args.resume: raise SmallSSLError("-e/--evaluate needs --resume CHECKPOINT")
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], args.lr)
-        resume_state(model, opt, args.resume, args.arch)
-        va = evaluate(model.to(device), val, max(1, args.batch_size // get_world_size()), args.workers, device)
+        torch.manual_seed(cfg.seed)
+        model = build_classifier(cfg.arch, cfg.pretrained, len(train.classes), cfg.image_size, verbose=True, stem=cfg.stem)
+    if cfg.precise_bn:
+        frozen_precise_bn(model, SafeImageFolder(train.root, transform=eval_transform(cfg.image_size), verbose=False),
+                          cfg.precise_bn, cfg.batch_size, workers_per_process(cfg.workers), device, seed=cfg.seed)
+    if cfg.evaluate:
+        if not cfg.resume: raise SmallSSLError("-e/--evaluate needs --resume CHECKPOINT")
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], cfg.lr)
+        resume_state(model, opt, cfg.resume, cfg.arch)
+        va = evaluate(model.to(device), val, batch_per_process(cfg.batch_size), workers_per_process(cfg.workers), device)
         print0(f" * Acc@1 {va['top1']:.3f} Acc@5 {va['top5']:.3f}")
-        res = dict(top1=va['top1'], top5=va['top5'], best_top1=va['top1'], epochs=0, args=plain_args(args))
-        if is_main() and args.json: save_json(res, args.json)
+        res = dict(top1=va['top1'], top5=va['top5'], best_top1=va['top1'], epochs=0, args=plain_args(cfg))
+        if is_main() and cfg.json: save_json(res, cfg.json)
         return res
-    res = fit(model, train, val, args, device, finetune=False, gamma=0.1, name='lincls',
-              extra=dict(arch=args.arch, pretrained=args.pretrained or None, data=str(resolve_data(args.data))))
+    res = fit(model, train, val, cfg, device, finetune=False, gamma=0.1, name='lincls',
+              extra=dict(arch=cfg.arch, pretrained=cfg.pretrained or None, data=str(resolve_data(cfg.data))))
     if probe:
         res['probe'] = probe
         secs = sum(h['seconds'] for h in res['history'])
         print0(f"=> SGD protocol: Acc@1 {res['top1']:.3f} (best {res['best_top1']:.3f}) in {secs:.0f}s | "
                f"fast probe: Acc@1 {probe['top1']:.3f} in {probe['seconds'] + probe['features_seconds']:.0f}s | "
                f"difference {probe['top1'] - res['top1']:+.2f} points")
-        if is_main() and args.json: save_json(res, args.json)
+        if is_main() and cfg.json: save_json(res, cfg.json)
     return res
 
 def main(argv=None):
     "`smallssl-lincls`: linear evaluation on the command line."
-    def work(argv):
-        args = lincls_parser().parse_args(argv)
-        return lincls(args)
-    run_cli(work, argv, prog='smallssl-lincls')
+    run_cli(lambda a: lincls(**vars(lincls_parser().parse_args(a))), argv, prog='smallssl-lincls')
 
 # %% ../nbs/12_linear.ipynb #2ec6ae14
 #| eval: false

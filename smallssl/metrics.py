@@ -153,7 +153,7 @@ def instdisc_parser()->argparse.ArgumentParser:
     "Arguments of `smallssl-instdisc` (the reference's `eval/instdisc.py`)."
     from smallssl.features import add_eval_args
     p = ArgumentParser(prog='smallssl-instdisc', description="Instance-discrimination accuracy on static views.")
-    add_eval_args(p, 'static', batch_size=128, workers=1)   # eval/instdisc.py's
+    add_eval_args(p, 'static', batch_size=128)   # eval/instdisc.py's
     p.add_argument('--topk', default=5, type=int, help='report Acc@1 ... Acc@topk (default: 5)')
     p.add_argument('--mode', default='d-sd', choices=list(INSTDISC_MODES),
                    help='d-sd: original vs view 1; sd-sd: view 1 vs view 2 (default: d-sd)')
@@ -208,7 +208,7 @@ def stats_parser()->argparse.ArgumentParser:
     "Arguments of `smallssl-stats` (the reference's `eval/stats-dist.py`)."
     from smallssl.features import add_eval_args
     p = ArgumentParser(prog='smallssl-stats', description="Alignment, intra-class alignment and uniformity on static views.")
-    add_eval_args(p, 'static', batch_size=128, workers=1)   # eval/stats-dist.py's
+    add_eval_args(p, 'static', batch_size=128)   # eval/stats-dist.py's
     p.add_argument('--chunk', default=2048, type=int, help='block size of the exact uniformity (default: 2048)')
     p.add_argument('-s', '--sample-per-class', default=None, type=int, metavar='S',
                    help="the reference's class size: checked, every class must hold exactly S images (its class alignment "

@@ -5,6 +5,7 @@
 # %% ../nbs/06_train.ipynb #d3d92f52
 from __future__ import annotations
 import argparse, json, os, sys, time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 def _script_path_fix():
@@ -31,60 +32,101 @@ import smallssl.checkpoint as ckpts
 SmallSSLError = core.SmallSSLError
 
 # %% auto #0
-__all__ = ['SmallSSLError', 'get_parser', 'check_sizes', 'queue_note', 'toy_scale_note', 'derive_seed', 'SeededSamples',
-           'EpochSampler', 'Meter', 'train_step', 'train_one_epoch', 'resolve_amp', 'train', 'main']
+__all__ = ['SmallSSLError', 'TrainConfig', 'get_parser', 'check_sizes', 'queue_note', 'toy_scale_note', 'derive_seed',
+           'SeededSamples', 'EpochSampler', 'Meter', 'train_step', 'train_one_epoch', 'resolve_amp', 'train', 'main']
 
 # %% ../nbs/06_train.ipynb #a0c32aad
+@dataclass
+class TrainConfig:
+    "Everything a pre-training run reads: one field per `smallssl-train` flag, with the reference's defaults."
+    data:str|None=None # dataset root with train/<class>/<image> (None or 'toy': the embedded toy dataset)
+    arch:str='resnet50' # encoder (`-a`, see `archs.ARCHS`)
+    workers:int|None=None # data-loading workers per node, split over its processes (`-j`; None: min(32, CPUs))
+    epochs:int=200 # total epochs
+    start_epoch:int=0 # first epoch (the reference's `--start-epoch`; `resume` overrides it)
+    batch_size:int=256 # global batch, split over the processes (`-b`)
+    lr:float=0.03 # initial learning rate
+    schedule:list=field(default_factory=lambda: [120, 160]) # epochs at which lr drops 10x (without `cos`)
+    momentum:float=0.9 # SGD momentum
+    weight_decay:float=1e-4 # SGD weight decay (`--wd`)
+    print_freq:int=10 # a progress line every N steps (`-p`)
+    resume:str='' # checkpoint to resume, 'auto' (the newest readable one in `ckpt_dir`) or '' (none)
+    restart:bool=False # with `resume`: load the shape-fitting weights only and start at epoch 0
+    world_size:int=-1 # legacy launch flag (torchrun sets the world size)
+    rank:int=-1 # legacy launch flag (torchrun sets the rank)
+    dist_url:str|None=None # legacy launch flag (torchrun uses env://)
+    dist_backend:str|None=None # nccl or gloo (None: nccl on GPUs, gloo on CPU)
+    seed:int|None=None # run seed (None: drawn at random and recorded; a resumed run reuses its seed)
+    gpu:int|None=None # GPU index of a single-process run
+    multiprocessing_distributed:bool=False # legacy launch flag (use torchrun --nproc_per_node=N)
+    ckpt_dir:str='checkpoints' # run folder: checkpoints, log.jsonl, config.json
+    moco_dim:int=128 # feature dimension
+    moco_k:int=65536 # queue length: the number of negative keys
+    moco_m:float=0.999 # momentum of the key encoder
+    moco_t:float=0.1 # softmax temperature
+    mlp:str='wide' # projection head: none, simple, deep, dropout or wide
+    aug:str='improved' # augmentation recipe (`augment.AUG_RECIPES`): MoCo v1's, v2's or the paper's improved one
+    aug_has:bool=False # add Hide-and-Seek to each view
+    has_p:float=0.5 # Hide-and-Seek: probability of hiding a patch
+    cj:float=1.5 # colour-jitter strength: (0.8, 0.8, 0.8, 0.4) * cj
+    grey_scale:float=0.5 # probability of greyscale
+    gaussian_blur:float=0.5 # probability of Gaussian blur
+    blur_sigma:list|None=None # blur sigma range [lo, hi] in pixels of the view (None: [0.1, 2] * image_size / 224)
+    cos:bool=False # cosine learning-rate schedule
+    image_size:int=224 # training crop size in pixels
+    stem:str|None=None # encoder stem (None: the checkpoint's with `resume`, else small up to 32 px, imagenet above)
+    channels_last:bool|None=None # channels_last memory format (None: on for CNNs, off for vit)
+    amp:str='auto' # mixed precision: auto (bf16 on CUDA where supported, off on CPU), bf16, fp16 or off
+    shuffle_groups:int=2 # groups of the single-process shuffle-BN emulation
+    symmetric:bool=False # symmetric loss (MoCo's CIFAR-10 demo): each view is a query once, 2b keys enqueued per step
+    save_freq:int=1 # checkpoint every N epochs (and after the last)
+    keep_last:int|None=None # keep only the newest N epoch checkpoints (None: all, as the reference)
+
 def get_parser()->argparse.ArgumentParser:
-    "The argument parser of `smallssl-train` (every flag of the reference's `main_moco_final.py`, plus ours)."
+    "The argument parser of `smallssl-train` (every flag of the reference's `main_moco_final.py`, plus ours); its defaults are `TrainConfig`'s."
+    D = TrainConfig()
     p = core.ArgumentParser(prog='smallssl-train', description="MoCo pre-training of small encoders (the reference's main_moco_final.py).")
     a = p.add_argument
-    a('data', metavar='DIR', nargs='?', default=None, help="dataset root with train/<class>/<image>; omitted or 'toy': the embedded toy dataset")
-    a('-a', '--arch', metavar='ARCH', default='resnet50', help='encoder: ' + ' | '.join(archs.ARCHS))
-    a('-j', '--workers', default=None, type=int, metavar='N',
-      help="data loading workers per node, split over its processes as in the reference (default: min(32, CPUs))")
-    a('--epochs', default=200, type=int, metavar='N', help='number of total epochs to run')
-    a('--start-epoch', default=0, type=int, metavar='N', help='manual epoch number (useful on restarts)')
-    a('-b', '--batch-size', default=256, type=int, metavar='N', help='global mini-batch size, split over the processes')
-    a('--lr', '--learning-rate', default=0.03, type=float, metavar='LR', dest='lr', help='initial learning rate')
-    a('--schedule', default=[120, 160], nargs='*', type=int, help='epochs at which lr drops 10x (without --cos)')
-    a('--momentum', default=0.9, type=float, metavar='M', help='SGD momentum')
-    a('--wd', '--weight-decay', default=1e-4, type=float, metavar='W', dest='weight_decay', help='weight decay')
-    a('-p', '--print-freq', default=10, type=int, metavar='N', help='progress line every N steps')
-    a('--resume', default='', type=str, metavar='PATH', help="checkpoint to resume, or 'auto' (newest readable one in --ckpt-dir)")
+    a('data', metavar='DIR', nargs='?', default=D.data, help="dataset root with train/<class>/<image>; omitted or 'toy': the embedded toy dataset")
+    a('-a', '--arch', metavar='ARCH', default=D.arch, help='encoder: ' + ' | '.join(archs.ARCHS))
+    core.add_workers_arg(p)
+    a('--epochs', default=D.epochs, type=int, metavar='N', help='number of total epochs to run')
+    a('--start-epoch', default=D.start_epoch, type=int, metavar='N', help='manual epoch number (useful on restarts)')
+    core.add_batch_arg(p, D.batch_size, 'images per optimiser step')
+    a('--lr', '--learning-rate', default=D.lr, type=float, metavar='LR', dest='lr', help='initial learning rate')
+    a('--schedule', default=D.schedule, nargs='*', type=int, help='epochs at which lr drops 10x (without --cos)')
+    a('--momentum', default=D.momentum, type=float, metavar='M', help='SGD momentum')
+    a('--wd', '--weight-decay', default=D.weight_decay, type=float, metavar='W', dest='weight_decay', help='weight decay')
+    a('-p', '--print-freq', default=D.print_freq, type=int, metavar='N', help='progress line every N steps')
+    a('--resume', default=D.resume, type=str, metavar='PATH', help="checkpoint to resume, or 'auto' (newest readable one in --ckpt-dir)")
     a('--restart', action='store_true', help='with --resume: load the shape-fitting weights only, start at epoch 0')
-    a('--world-size', default=-1, type=int, help='legacy launch flag (torchrun sets the world size)')
-    a('--rank', default=-1, type=int, help='legacy launch flag (torchrun sets the rank)')
-    a('--dist-url', default=None, type=str, help='legacy launch flag (torchrun uses env://)')
-    a('--dist-backend', default=None, type=str, help='nccl or gloo (default: nccl on GPUs, gloo on CPU)')
-    a('--seed', default=None, type=int, help='seed (default: drawn at random and recorded; a resumed run reuses its seed)')
-    a('--gpu', default=None, type=int, help='GPU index for a single-process run')
-    a('--multiprocessing-distributed', action='store_true', help='legacy launch flag (use torchrun --nproc_per_node=N)')
-    a('--ckpt-dir', default='checkpoints', type=str, output='dir', help='run folder: checkpoints, log.jsonl, config.json')
-    a('--moco-dim', default=128, type=int, help='feature dimension')
-    a('--moco-k', default=65536, type=int, help='queue size; number of negative keys')
-    a('--moco-m', default=0.999, type=float, help='momentum of the key encoder')
-    a('--moco-t', default=0.1, type=float, help='softmax temperature')
-    a('--mlp', default='wide', choices=['none', 'simple', 'deep', 'dropout', 'wide'], help='projection head')
-    a('--aug', default='improved', choices=augment.AUG_RECIPES, help="augmentation recipe: MoCo v1's, MoCo v2's or the paper's improved one")
+    core.add_launch_args(p)
+    core.add_seed_arg(p, train=True)
+    a('--ckpt-dir', default=D.ckpt_dir, type=str, output='dir', help='run folder: checkpoints, log.jsonl, config.json')
+    a('--moco-dim', default=D.moco_dim, type=int, help='feature dimension')
+    a('--moco-k', default=D.moco_k, type=int, help='queue size; number of negative keys')
+    a('--moco-m', default=D.moco_m, type=float, help='momentum of the key encoder')
+    a('--moco-t', default=D.moco_t, type=float, help='softmax temperature')
+    a('--mlp', default=D.mlp, choices=['none', 'simple', 'deep', 'dropout', 'wide'], help='projection head')
+    a('--aug', default=D.aug, choices=augment.AUG_RECIPES, help="augmentation recipe: MoCo v1's, MoCo v2's or the paper's improved one")
     a('--aug-plus', dest='aug', action='store_const', const='improved', default=argparse.SUPPRESS,
       help="the reference's switch for the improved augmentation (the default here, as in main_moco_final.py)")
     a('--aug-has', action='store_true', help='add Hide-and-Seek to each view')
-    a('--has-p', default=0.5, type=float, help='Hide-and-Seek: probability of hiding a patch')
-    a('--cj', default=1.5, type=float, help='colour-jitter strength: (0.8, 0.8, 0.8, 0.4) * cj')
-    a('--grey-scale', default=0.5, type=float, help='probability of greyscale')
-    a('--gaussian-blur', default=0.5, type=float, help='probability of Gaussian blur')
-    a('--blur-sigma', default=None, type=float, nargs=2, metavar=('LO', 'HI'),
+    a('--has-p', default=D.has_p, type=float, help='Hide-and-Seek: probability of hiding a patch')
+    a('--cj', default=D.cj, type=float, help='colour-jitter strength: (0.8, 0.8, 0.8, 0.4) * cj')
+    a('--grey-scale', default=D.grey_scale, type=float, help='probability of greyscale')
+    a('--gaussian-blur', default=D.gaussian_blur, type=float, help='probability of Gaussian blur')
+    a('--blur-sigma', default=D.blur_sigma, type=float, nargs=2, metavar=('LO', 'HI'),
       help='blur sigma range in pixels of the view (default: [0.1, 2] * image-size / 224, the recipe at any size)')
     a('--cos', action='store_true', help='cosine lr schedule')
-    a('--image-size', default=224, type=int, help='training crop size in pixels')
-    a('--stem', default=None, choices=archs.STEMS, help="encoder stem (default: the checkpoint's with --resume, else small up to 32 px, imagenet above)")
-    a('--channels-last', default=None, action=argparse.BooleanOptionalAction, help='channels_last memory format (default: on for CNNs, off for vit)')
-    a('--amp', default='auto', choices=['auto', 'bf16', 'fp16', 'off'], help='mixed precision (auto: bf16 on CUDA where supported, off on CPU)')
-    a('--shuffle-groups', default=2, type=int, help='groups of the single-process shuffle-BN emulation')
+    a('--image-size', default=D.image_size, type=int, help='training crop size in pixels')
+    a('--stem', default=D.stem, choices=archs.STEMS, help="encoder stem (default: the checkpoint's with --resume, else small up to 32 px, imagenet above)")
+    a('--channels-last', default=D.channels_last, action=argparse.BooleanOptionalAction, help='channels_last memory format (default: on for CNNs, off for vit)')
+    a('--amp', default=D.amp, choices=['auto', 'bf16', 'fp16', 'off'], help='mixed precision (auto: bf16 on CUDA where supported, off on CPU)')
+    a('--shuffle-groups', default=D.shuffle_groups, type=int, help='groups of the single-process shuffle-BN emulation')
     a('--symmetric', action='store_true', help="symmetric loss (MoCo's CIFAR-10 demo): each view is a query once; 2b keys enqueued per step")
-    a('--save-freq', default=1, type=int, help='checkpoint every N epochs (and after the last)')
-    a('--keep-last', default=None, type=int, metavar='N', help='keep only the newest N epoch checkpoints (default: all, as the reference)')
+    a('--save-freq', default=D.save_freq, type=int, help='checkpoint every N epochs (and after the last)')
+    a('--keep-last', default=D.keep_last, type=int, metavar='N', help='keep only the newest N epoch checkpoints (default: all, as the reference)')
     return p
 
 # %% ../nbs/06_train.ipynb #cd209593
@@ -235,92 +277,79 @@ def resolve_amp(amp:str, # --amp: auto, bf16, fp16 or off
     if amp == 'fp16' and device.type != 'cuda': raise SmallSSLError("--amp fp16 needs a CUDA GPU; use --amp bf16 or --amp off on CPU")
     return {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}[amp]
 
-def _default_workers(args)->int:
-    "Workers per process: `-j` counts them per node, as the reference (`ceil(j / processes on this node)`)."
-    n = args.workers if args.workers is not None else min(32, os.cpu_count() or 1)
-    local = int(os.environ.get('LOCAL_WORLD_SIZE', 1))
-    return 0 if n <= 0 else -(-n // local)
-
-def _shared_seed(seed:int|None, device)->int:
-    "The run seed: `seed`, or one drawn on rank 0 and shared with every process."
-    if seed is not None: return seed
-    t = torch.tensor([int.from_bytes(os.urandom(4), 'little') & 0x7fffffff], device=device)
-    if core.is_dist(): dist.broadcast(t, 0)
-    return int(t.item())
-
 # %% ../nbs/06_train.ipynb #be8e5d48
-def train(args:argparse.Namespace # parsed flags (`get_parser().parse_args(...)`)
+def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainConfig()`, the reference's defaults)
+          **changes, # `TrainConfig` fields to change, e.g. `data='runs/photos', arch='resnet18', epochs=8`
          )->dict:
-    "Run MoCo pre-training as configured by `args`; returns the final epoch's metrics and the last checkpoint's path."
-    args = argparse.Namespace(**vars(args))
+    "Run MoCo pre-training as `config` (with `changes`) says; returns the final epoch's metrics and the last checkpoint's path."
+    cfg = core.with_changes(TrainConfig, config, changes, 'train')   # a copy: the caller's config is left as it was
     # -- checks that need no data and no process group ---------------------------------------------------------------------
-    args.arch = archs.check_arch(args.arch)
+    cfg.arch = archs.check_arch(cfg.arch)
     rank, local_rank, world = core.dist_env()
-    per_batch = check_sizes(args.batch_size, args.moco_k, world, args.shuffle_groups, args.symmetric)
-    if args.epochs < 1: raise SmallSSLError(f"--epochs {args.epochs}: must be >= 1")
-    if args.print_freq < 1: raise SmallSSLError(f"-p/--print-freq {args.print_freq}: must be >= 1")
-    root = sdata.resolve_data(args.data)
+    per_batch = check_sizes(cfg.batch_size, cfg.moco_k, world, cfg.shuffle_groups, cfg.symmetric)
+    if cfg.epochs < 1: raise SmallSSLError(f"--epochs {cfg.epochs}: must be >= 1")
+    if cfg.print_freq < 1: raise SmallSSLError(f"-p/--print-freq {cfg.print_freq}: must be >= 1")
+    root = sdata.resolve_data(cfg.data)
     traindir = sdata.check_image_folder(Path(root)/'train', what='DATA/train')
-    if rank == 0 and (msg := toy_scale_note(args.data, args.arch, args.image_size)): print(msg, flush=True)
-    ckpt_dir = Path(args.ckpt_dir)
+    if rank == 0 and (msg := toy_scale_note(cfg.data, cfg.arch, cfg.image_size)): print(msg, flush=True)
+    ckpt_dir = Path(cfg.ckpt_dir)
     resume_ck, resume_path = None, None
-    if args.resume:
-        resume_path = ckpts.find_resume(ckpt_dir, verbose=rank == 0) if args.resume == 'auto' else Path(args.resume)
+    if cfg.resume:
+        resume_path = ckpts.find_resume(ckpt_dir, verbose=rank == 0) if cfg.resume == 'auto' else Path(cfg.resume)
         if resume_path is not None: resume_ck = ckpts.load_checkpoint(resume_path)
-    if resume_ck is not None: args.stem = ckpts.checkpoint_stem(args.arch, resume_ck, args.stem, f"--resume {resume_path}")
-    args.stem = None if args.arch == 'vit_tiny' else archs.check_stem(args.stem, args.image_size)
-    if args.seed is None and resume_ck is not None and not args.restart:
-        args.seed = (resume_ck.get('args') or {}).get('seed')
-    if world == 1 and (args.world_size > 1 or args.multiprocessing_distributed):
+    if resume_ck is not None: cfg.stem = ckpts.checkpoint_stem(cfg.arch, resume_ck, cfg.stem, f"--resume {resume_path}")
+    cfg.stem = None if cfg.arch == 'vit_tiny' else archs.check_stem(cfg.stem, cfg.image_size)
+    if cfg.seed is None:   # the one seed rule (core): 0, or the resumed run's own
+        cfg.seed = ((resume_ck.get('args') or {}).get('seed') if resume_ck is not None and not cfg.restart else None)
+        cfg.seed = 0 if cfg.seed is None else cfg.seed
+    if world == 1 and (cfg.world_size > 1 or cfg.multiprocessing_distributed):
         print("=> note: --world-size/--multiprocessing-distributed are launch flags of the reference; without torchrun one "
               "process runs. For N processes: torchrun --nproc_per_node=N smallssl/train.py ...", flush=True)
 
-    device = core.init_distributed(args.dist_backend, gpu=args.gpu)
+    device = core.init_distributed(cfg.dist_backend, gpu=cfg.gpu)
     own_group = core.is_dist()
-    try:
-        args.seed = _shared_seed(args.seed, device)
-        return _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, resume_path)
+    try: return _train(cfg, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, resume_path)
     finally:
         if own_group and core.is_dist(): dist.destroy_process_group()
 
 # %% ../nbs/06_train.ipynb #043eff11
-def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, resume_path)->dict:
-    amp_dtype = resolve_amp(args.amp, device)
-    channels_last = args.channels_last if args.channels_last is not None else not args.arch.startswith('vit')
-    workers = _default_workers(args)
+def _train(cfg:TrainConfig, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, resume_path)->dict:
+    amp_dtype = resolve_amp(cfg.amp, device)
+    channels_last = cfg.channels_last if cfg.channels_last is not None else not cfg.arch.startswith('vit')
+    workers = core.workers_per_process(cfg.workers)
     # -- data ----------------------------------------------------------------------------------------------------------------
-    transform = augment.build_train_transform(args.image_size, args.aug, args.cj, args.grey_scale, args.gaussian_blur,
-                                              args.aug_has, args.has_p, args.blur_sigma)
+    transform = augment.build_train_transform(cfg.image_size, cfg.aug, cfg.cj, cfg.grey_scale, cfg.gaussian_blur,
+                                              cfg.aug_has, cfg.has_p, cfg.blur_sigma)
     dataset = sdata.SafeImageFolder(traindir, transform, on_error='substitute', check='none', index=True)   # names only: see data
-    if core.is_main() and (msg := queue_note(args.moco_k, len(dataset))): print(msg, flush=True)
+    if core.is_main() and (msg := queue_note(cfg.moco_k, len(dataset))): print(msg, flush=True)
     if len(dataset) // world < per_batch:
         raise SmallSSLError(f"DATA/train '{traindir}' has {len(dataset)} readable images, fewer than one global batch of "
-                            f"{args.batch_size} (-b; incomplete batches are dropped): lower -b")
-    sampler = EpochSampler(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=args.seed, drop_last=True))
-    loader = DataLoader(SeededSamples(dataset, args.seed), batch_size=per_batch, sampler=sampler, num_workers=workers,
+                            f"{cfg.batch_size} (-b; incomplete batches are dropped): lower -b")
+    sampler = EpochSampler(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=True))
+    loader = DataLoader(SeededSamples(dataset, cfg.seed), batch_size=per_batch, sampler=sampler, num_workers=workers,
                         pin_memory=device.type == 'cuda', drop_last=True, persistent_workers=workers > 0,
-                        generator=torch.Generator().manual_seed(args.seed))
+                        generator=torch.Generator().manual_seed(cfg.seed))
     # -- configuration: printed and saved -----------------------------------------------------------------------------------
-    config = dict(ckpts.plain_args(args), train_dir=str(traindir), train_images=len(dataset), world_size=world, batch_per_process=per_batch,
+    config = dict(ckpts.plain_args(cfg), train_dir=str(traindir), train_images=len(dataset), world_size=world, batch_per_process=per_batch,
                   workers_per_process=workers, device=str(device), amp=str(amp_dtype).replace('torch.', '') if amp_dtype else 'off',
                   channels_last=channels_last, torch=torch.__version__, resume_from=str(resume_path) if resume_path else None)
     # -- model and optimiser ---------------------------------------------------------------------------------------------
-    core.seed_everything(args.seed)
-    model = moco.MoCo(args.arch, dim=args.moco_dim, K=args.moco_k, m=args.moco_m, T=args.moco_t, mlp=args.mlp,
-                      image_size=args.image_size, stem=args.stem, shuffle_groups=args.shuffle_groups,
-                      symmetric=args.symmetric).to(device)
+    core.seed_everything(cfg.seed)
+    model = moco.MoCo(cfg.arch, dim=cfg.moco_dim, K=cfg.moco_k, m=cfg.moco_m, T=cfg.moco_t, mlp=cfg.mlp,
+                      image_size=cfg.image_size, stem=cfg.stem, shuffle_groups=cfg.shuffle_groups,
+                      symmetric=cfg.symmetric).to(device)
     if channels_last: model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.encoder_q.parameters())
-    core.print0(f"=> MoCo {args.arch}: encoder_q {n_params / 1e6:.2f} M parameters, queue {args.moco_dim} x {args.moco_k}, "
+    core.print0(f"=> MoCo {cfg.arch}: encoder_q {n_params / 1e6:.2f} M parameters, queue {cfg.moco_dim} x {cfg.moco_k}, "
                 f"{world} process(es) x batch {per_batch}, {len(loader)} steps per epoch, {workers} workers per process")
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
-    optimizer = torch.optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    optimizer = torch.optim.SGD(model.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    start_epoch = args.start_epoch
+    start_epoch = cfg.start_epoch
     if resume_ck is not None:
         core.print0(f"=> loading checkpoint '{resume_path}' (epoch {resume_ck.get('epoch')})")
-        start_epoch = ckpts.load_moco_state(model, resume_ck, restart=args.restart, optimizer=optimizer, scaler=scaler,
+        start_epoch = ckpts.load_moco_state(model, resume_ck, restart=cfg.restart, optimizer=optimizer, scaler=scaler,
                                             verbose=core.is_main(), name=f"--resume {resume_path}")
         del resume_ck
     if core.is_main():   # written once the run is sure to start: a bad --resume leaves the run folder as it was
@@ -329,35 +358,35 @@ def _train(args, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, 
         core.save_json(config, ckpt_dir/'config.json')
     # -- loop ------------------------------------------------------------------------------------------------------------
     last_path, stats = resume_path, None
-    if start_epoch >= args.epochs: core.print0(f"=> nothing to do: already trained {start_epoch} of --epochs {args.epochs}")
-    for epoch in range(start_epoch, args.epochs):
-        core.seed_everything(derive_seed(args.seed, epoch, rank))
+    if start_epoch >= cfg.epochs: core.print0(f"=> nothing to do: already trained {start_epoch} of --epochs {cfg.epochs}")
+    for epoch in range(start_epoch, cfg.epochs):
+        core.seed_everything(derive_seed(cfg.seed, epoch, rank))
         sampler.set_epoch(epoch)
-        lr = core.schedule_lr(args.lr, epoch, args.epochs, args.cos, args.schedule)
+        lr = core.schedule_lr(cfg.lr, epoch, cfg.epochs, cfg.cos, cfg.schedule)
         for g in optimizer.param_groups: g['lr'] = lr
         stats = train_one_epoch(model, loader, optimizer, scaler, epoch, device, amp_dtype, channels_last,
-                                batch_size=args.batch_size, print_freq=args.print_freq)
+                                batch_size=cfg.batch_size, print_freq=cfg.print_freq)
         if core.is_main():
             line = dict(epoch=epoch, loss=stats['loss'], acc1=stats['acc1'], acc5=stats['acc5'], batch_acc1=stats['batch_acc1'], lr=lr,
                         img_per_s=stats['img_per_s'], data_wait=stats['data_wait'], time=stats['time'])
             print(f"=> epoch {epoch}: loss {line['loss']:.4f}  acc@1 {line['acc1']:.2f}  acc@5 {line['acc5']:.2f}  batch acc@1 {line['batch_acc1']:.2f}  "
                   f"{line['img_per_s']:.1f} img/s  data wait {100 * line['data_wait']:.0f}%", flush=True)
             with open(ckpt_dir/'log.jsonl', 'a') as f: f.write(json.dumps(line) + '\n')
-        if (epoch + 1) % max(args.save_freq, 1) == 0 or epoch + 1 == args.epochs:
-            state = ckpts.make_checkpoint(model, optimizer, epoch + 1, args.arch, scaler, args) if core.is_main() else None
+        if (epoch + 1) % max(cfg.save_freq, 1) == 0 or epoch + 1 == cfg.epochs:
+            state = ckpts.make_checkpoint(model, optimizer, epoch + 1, cfg.arch, scaler, config=cfg) if core.is_main() else None
             p = ckpts.save_checkpoint(state, ckpt_dir, epoch) if core.is_main() else None
             if p:
                 last_path = p; core.print0(f"=> saved {p}")
-                if args.keep_last: ckpts.prune_checkpoints(ckpt_dir, args.keep_last, just_saved=p)
+                if cfg.keep_last: ckpts.prune_checkpoints(ckpt_dir, cfg.keep_last, just_saved=p)
         core.barrier()
-    return dict(arch=args.arch, seed=args.seed, epochs=args.epochs, start_epoch=start_epoch, ckpt_dir=str(ckpt_dir),
+    return dict(arch=cfg.arch, seed=cfg.seed, epochs=cfg.epochs, start_epoch=start_epoch, ckpt_dir=str(ckpt_dir),
                 checkpoint=str(last_path) if last_path else None, final=stats)
 
 # %% ../nbs/06_train.ipynb #c2f59258
 def main(argv=None # command-line arguments (None: sys.argv[1:])
         ):
     "`smallssl-train` / `torchrun smallssl/train.py`: parse the flags and train."
-    return core.run_cli(lambda a: train(get_parser().parse_args(a)), argv, prog='smallssl-train')
+    return core.run_cli(lambda a: train(**vars(get_parser().parse_args(a))), argv, prog='smallssl-train')
 
 # %% ../nbs/06_train.ipynb #08d1540e
 #| eval: false

@@ -5,6 +5,7 @@
 # %% ../nbs/13_transfer.ipynb #c6d6a87c
 from __future__ import annotations
 import pickle, random, shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,12 @@ from .core import *
 from .archs import ARCHS, check_arch
 from .augment import normalize
 from .data import SafeImageFolder, check_image_folder
-from .linear import add_launch_args, build_classifier, fit, train_transform, frozen_precise_bn
+from .linear import SupervisedConfig, add_supervised_args, build_classifier, fit, train_transform, frozen_precise_bn
 
 # %% auto #0
 __all__ = ['CIFAR_LAYOUT', 'CALTECH_LAYOUT', 'NUM_CLASSES', 'RECIPES', 'load_data_pickle', 'cifar_folder', 'CIFARFiles',
-           'caltech_folders', 'split_caltech101', 'download', 'transfer_datasets', 'transfer_parser', 'transfer',
-           'main']
+           'caltech_folders', 'split_caltech101', 'download', 'transfer_datasets', 'TransferConfig', 'transfer_parser',
+           'transfer', 'main']
 
 # %% ../nbs/13_transfer.ipynb #0a2763b9
 _ALLOWED = {('numpy', 'ndarray'), ('numpy', 'dtype'), ('_codecs', 'encode'),
@@ -170,51 +171,69 @@ def transfer_datasets(data:str|Path, # DATA
     return (train, test, SafeImageFolder(tr, transform=te_tf, verbose=False)) if bn_set else (train, test)
 
 # %% ../nbs/13_transfer.ipynb #e805080e
+@dataclass
+class TransferConfig(SupervisedConfig):
+    "Everything `smallssl-transfer` reads: `SupervisedConfig` and the task; epochs, lr and schedule left None take the recipe's (`RECIPES`)."
+    data:str|None=None # CIFAR: the folder with cifar-10-batches-py/ or cifar-100-python/; Caltech-101: train/ and test/ (required)
+    dataset:str='cifar10' # cifar10 | cifar100 | caltech101
+    epochs:int|None=None # None: the recipe's (60 linear, 100 fine-tuning)
+    lr:float|None=None # None: the recipe's (1.5 CIFAR / 2 Caltech-101 linear, 0.01 fine-tuning)
+    schedule:list|None=None # None: the recipe's ([40] linear, [40, 70] fine-tuning)
+    pretrained:str='' # checkpoint: ours / MoCo / SEED / torchvision state_dict ('': a random encoder)
+    finetune:bool=False # train the whole network (the fine-tuning recipe)
+    image_size:int=224 # crop size
+    stem:str|None=None # encoder stem (None: the checkpoint's; random init: small up to 32 px)
+    precise_bn:int=0 # linear mode: re-estimate BN statistics on N train images first (0: off, the recipe)
+    download:bool=False # download the dataset into `data` with torchvision (needs internet)
+
 def transfer_parser(prog='smallssl-transfer'):
-    "The argument parser of `smallssl-transfer` (the reference `main_transfer.py` flags + ours)."
+    "The argument parser of `smallssl-transfer` (the reference `main_transfer.py` flags + ours); its defaults are `TransferConfig`'s."
+    D = TransferConfig()
     p = ArgumentParser(prog=prog, description="Transfer a pre-trained encoder to CIFAR-10/100 or Caltech-101 (linear or --finetune).")
     p.add_argument('data', metavar='DIR', help="CIFAR: folder with cifar-10-batches-py/ or cifar-100-python/; Caltech-101: ImageFolder with train/ and test/")
-    p.add_argument('--dataset', default='cifar10', choices=list(NUM_CLASSES), help="cifar10 | cifar100 | caltech101 (default: cifar10)")
-    p.add_argument('-a', '--arch', default='resnet50', help=f"encoder: {' | '.join(ARCHS)} (default: resnet50)")
-    p.add_argument('--epochs', default=None, type=int, help="epochs (default: recipe, 60 linear / 100 finetune)")
-    p.add_argument('--lr', '--learning-rate', default=None, type=float, dest='lr', help="initial lr (default: recipe, 1.5 CIFAR / 2 Caltech-101 linear, 0.01 finetune)")
-    p.add_argument('--schedule', default=None, nargs='*', type=int, help="lr milestones (default: recipe, [40] linear / [40, 70] finetune)")
-    p.add_argument('--resume', default='', help="a transfer checkpoint to continue from")
-    p.add_argument('--pretrained', default='', help="checkpoint: ours / MoCo / SEED / torchvision state_dict; none: random encoder")
+    p.add_argument('--dataset', default=D.dataset, choices=list(NUM_CLASSES), help="cifar10 | cifar100 | caltech101")
+    p.add_argument('-a', '--arch', default=D.arch, help=f"encoder: {' | '.join(ARCHS)}")
+    p.add_argument('--epochs', default=D.epochs, type=int, help="epochs (default: recipe, 60 linear / 100 finetune)")
+    p.add_argument('--lr', '--learning-rate', default=D.lr, type=float, dest='lr', help="initial lr (default: recipe, 1.5 CIFAR / 2 Caltech-101 linear, 0.01 finetune)")
+    p.add_argument('--schedule', default=D.schedule, nargs='*', type=int, help="lr milestones (default: recipe, [40] linear / [40, 70] finetune)")
+    p.add_argument('--resume', default=D.resume, help="a transfer checkpoint to continue from")
+    p.add_argument('--pretrained', default=D.pretrained, help="checkpoint: ours / MoCo / SEED / torchvision state_dict; none: random encoder")
     p.add_argument('--finetune', action='store_true', help="train the whole network (recipe: lr 0.01, 100 ep, x0.2 at 40 and 70, scale 0.2-1)")
-    p.add_argument('--image-size', default=224, type=int, help="crop size (default 224)")
-    p.add_argument('--stem', default=None, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
-    p.add_argument('--precise-bn', default=0, type=int, metavar='N', help="linear mode: re-estimate BN statistics on N train images first (0: off, the recipe)")
+    p.add_argument('--image-size', default=D.image_size, type=int, help="crop size")
+    p.add_argument('--stem', default=D.stem, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
+    p.add_argument('--precise-bn', default=D.precise_bn, type=int, metavar='N', help="linear mode: re-estimate BN statistics on N train images first (0: off, the recipe)")
     p.add_argument('--download', action='store_true', help="download the dataset into DATA with torchvision (needs internet)")
-    p.add_argument('--out-dir', default='.', output='dir', help="where transfer_checkpoint.pth.tar and transfer_curves.png go (default: .)")
-    p.add_argument('--json', default=None, output='file', help="write the result as JSON here")
-    return add_launch_args(p)
+    return add_supervised_args(p, D)
 
-def transfer(args)->dict:
-    "Transfer as the parsed `args` say (see `transfer_parser`); returns the JSON result."
-    check_arch(args.arch)
-    recipe = RECIPES['finetune' if args.finetune else 'linear']
-    if args.lr is None: args.lr = recipe['lr'][args.dataset]
-    if args.epochs is None: args.epochs = recipe['epochs']
-    if args.schedule is None: args.schedule = list(recipe['schedule'])
-    if args.seed is not None: seed_everything(args.seed, get_rank())
-    device = init_distributed(args.dist_backend, gpu=args.gpu)
-    if args.download:
-        if is_main(): download(args.data, args.dataset)
+def transfer(config:TransferConfig|None=None, # the run's configuration (`data` is required)
+             **changes, # `TransferConfig` fields to change, e.g. `data='cifar', dataset='cifar100', pretrained='ckpt.pth.tar'`
+            )->dict:
+    "Transfer as `config` (with `changes`) says; returns the JSON result."
+    cfg = with_changes(TransferConfig, config, changes, 'transfer')
+    if not cfg.data: raise SmallSSLError("DATA: transfer needs the dataset folder (CIFAR batches or Caltech-101 train/ and test/)")
+    check_arch(cfg.arch)
+    recipe = RECIPES['finetune' if cfg.finetune else 'linear']
+    if cfg.lr is None: cfg.lr = recipe['lr'][cfg.dataset]
+    if cfg.epochs is None: cfg.epochs = recipe['epochs']
+    if cfg.schedule is None: cfg.schedule = list(recipe['schedule'])
+    seed_everything(cfg.seed, get_rank())
+    device = init_distributed(cfg.dist_backend, gpu=cfg.gpu)
+    if cfg.download:
+        if is_main(): download(cfg.data, cfg.dataset)
         barrier()
-    train, test, bn_ds = transfer_datasets(args.data, args.dataset, args.image_size, args.finetune, bn_set=True)
-    if len(train.classes) != NUM_CLASSES[args.dataset]:
-        print0(f"=> note: {len(train.classes)} classes found in the data ({args.dataset} has {NUM_CLASSES[args.dataset]}); using {len(train.classes)}")
-    model = build_classifier(args.arch, args.pretrained, len(train.classes), args.image_size, l2norm=True, finetune=args.finetune,
-                             stem=args.stem)
-    frozen_precise_bn(model, bn_ds, args.precise_bn, args.batch_size, args.workers, device, seed=args.seed or 0)
-    return fit(model, train, test, args, device, finetune=args.finetune, gamma=recipe['gamma'], name='transfer',
-               extra=dict(dataset=args.dataset, mode='finetune' if args.finetune else 'linear', arch=args.arch,
-                          pretrained=args.pretrained or None))
+    train, test, bn_ds = transfer_datasets(cfg.data, cfg.dataset, cfg.image_size, cfg.finetune, bn_set=True)
+    if len(train.classes) != NUM_CLASSES[cfg.dataset]:
+        print0(f"=> note: {len(train.classes)} classes found in the data ({cfg.dataset} has {NUM_CLASSES[cfg.dataset]}); using {len(train.classes)}")
+    model = build_classifier(cfg.arch, cfg.pretrained, len(train.classes), cfg.image_size, l2norm=True, finetune=cfg.finetune,
+                             stem=cfg.stem)
+    frozen_precise_bn(model, bn_ds, cfg.precise_bn, cfg.batch_size, workers_per_process(cfg.workers), device, seed=cfg.seed)
+    return fit(model, train, test, cfg, device, finetune=cfg.finetune, gamma=recipe['gamma'], name='transfer',
+               extra=dict(dataset=cfg.dataset, mode='finetune' if cfg.finetune else 'linear', arch=cfg.arch,
+                          pretrained=cfg.pretrained or None))
 
 def main(argv=None):
     "`smallssl-transfer`: transfer learning on the command line."
-    run_cli(lambda a: transfer(transfer_parser().parse_args(a)), argv, prog='smallssl-transfer')
+    run_cli(lambda a: transfer(**vars(transfer_parser().parse_args(a))), argv, prog='smallssl-transfer')
 
 # %% ../nbs/13_transfer.ipynb #9da587a4
 #| eval: false

@@ -3,12 +3,11 @@ learns by the issue's three measures, and its report must say so (`learning_chec
 first's; instance discrimination d-sd acc@1 of the trained encoder at least 3x the random encoder's and 3 points above
 it; best-NN at least 10 points above random.
 
-Measured on a fresh clone, 2 idle cores, 2026-12-02, two torchrun processes (the default): 2162 s for the
-demo; loss 6.354 -> 3.847, instance discrimination 3.20 % -> 11.20 % (3.50x), best-NN
-75.20 % -> 99.80 %. The report must give the issue's verdicts; the assertions on the
-raw numbers leave room for another machine's arithmetic where the measured margin is thin: runs that differ only in
-floating-point rounding (thread counts) ended at 3.1x and 4.1x, so instance discrimination is held to 2x and 3 points.
-Nine to forty minutes on 2 CPU cores, by the cores."""
+Measured with `make demo` on a fresh clone, 2 idle cores, 2026-12-03, two torchrun processes of one thread each (the
+default): 438 s for the demo; loss 6.354 -> 3.820, instance discrimination 3.20 % -> 11.20 % (3.50x), best-NN
+75.20 % -> 99.80 %. On the slower cores of 2026-12-02 the same demo took 2162 s, with the same instance discrimination and
+best-NN (loss 6.354 -> 3.847). The raw numbers are held to the issue's three checks as asked. Seven to forty minutes on
+2 CPU cores, by the cores."""
 import json, subprocess, sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def test_demo_learns(tmp_path):
     r_id, t_id = res['random']['instdisc']['topk'][0], res['trained']['instdisc']['topk'][0]
     r_nn, t_nn = res['random']['knn']['best_nn'], res['trained']['knn']['best_nn']
     assert log[-1]['loss'] < log[0]['loss'], [r['loss'] for r in log]
-    assert t_id >= 2 * r_id and t_id >= r_id + 3, (r_id, t_id)
+    assert t_id >= 3 * r_id and t_id >= r_id + 3, (r_id, t_id)
     assert t_nn >= r_nn + 10, (r_nn, t_nn)
     # the report states each check as measured, with the same verdict as the raw numbers
     report = (out/'report.md').read_text()
