@@ -215,8 +215,9 @@ def gather_varlen(t:torch.Tensor # dim 0 may differ between ranks
 
 # %% ../nbs/00_core.ipynb #dde796b2
 def default_workers()->int:
-    "`-j`'s default in every command: the reference's 32 workers per node, at most the node's CPUs."
-    return min(32, os.cpu_count() or 1)
+    "`-j`'s default in every command: the reference's 32 workers per node, at most the CPUs this process may use."
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    return min(32, cpus)
 
 def workers_per_process(workers:int|None # `-j`: workers per node (None: `default_workers()`)
                        )->int:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_static.ipynb #44d1ef8a
 from __future__ import annotations
-import hashlib, json, math, os, re, sys, time
+import hashlib, json, math, re, sys, time
 from pathlib import Path
 import multiprocessing as mp
 
@@ -208,7 +208,7 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
                 aug:str='moco', # moco | nointer | easy | hard | super-hard
                 images_per_class:int=50, # images per class (the first ones in sorted order that decode)
                 image_size:int=224, # side of the augmented views
-                workers:int=None, # worker processes (default: all CPU cores; 1 = in this process)
+                workers:int=None, # worker processes (default: `default_workers()`, min(32, CPUs); 1 = in this process)
                 seed:int=0, # makes the files identical run to run, whatever `workers` is
                 preview:str|None='', # preview picture path ('' = DST/preview.png, None = no preview)
                 verbose:bool=True, # progress bar and summary
@@ -225,7 +225,7 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
         hint = " (it looks like a DATA root: give DATA/val or DATA/train)" if (src/'val').is_dir() or (src/'train').is_dir() else ""
         raise SmallSSLError(f"SRC {str(src)!r} has no class sub-folders with images{hint}")
     if dst.resolve() == src.resolve(): raise SmallSSLError("DST must differ from SRC")
-    workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count())
+    workers = workers or default_workers()
     sigma = blur_sigma(image_size, blur_sigma_px)
     config = dict(aug=aug, seed=seed, image_size=image_size, jpeg_quality=JPEG_QUALITY, blur_sigma=list(sigma))
     manifest = dst/'sample-augs.json'
@@ -292,7 +292,7 @@ def _parse(argv=None):
     p.add_argument('--image-size', default=224, type=int, help='side of the augmented views (default: 224)')
     p.add_argument('--blur-sigma', default=None, type=float, nargs=2, metavar=('LO', 'HI'),
                    help='blur sigma range in pixels of the views (default: [0.1, 2] * image-size / 224)')
-    p.add_argument('-j', '--workers', default=None, type=int, help='worker processes (default: all cores)')
+    p.add_argument('-j', '--workers', default=None, type=int, help='worker processes (default: min(32, CPUs), as -j everywhere)')
     p.add_argument('--seed', default=0, type=int, help='seed; the same seed gives the same files whatever -j (default: 0)')
     p.add_argument('--preview', default='', help="preview picture (default: DST/preview.png; 'none' to skip)")
     p.add_argument('--json', default=None, metavar='PATH', output='file', help='write the summary as JSON')
