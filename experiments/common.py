@@ -10,7 +10,8 @@ import torch
 from smallssl.augment import eval_transform
 from smallssl.checkpoint import load_pretrained_encoder
 from smallssl.data import SafeImageFolder
-from smallssl.features import StaticViews, extract_features, precise_bn
+from smallssl.features import extract_features, precise_bn
+from smallssl.static import StaticViews
 from smallssl.knn import best_nn
 from smallssl.metrics import instdisc_topk
 from smallssl.static import sample_augs

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_features.ipynb #30f950ec
 from __future__ import annotations
-import argparse, re
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,88 +12,19 @@ import torch
 import torch.nn as nn
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
 from tqdm.auto import tqdm
 
 from .core import *
-from .data import load_rgb, UnreadableImage, SafeImageFolder, resolve_data
+from .data import SafeImageFolder, resolve_data
 from .checkpoint import load_pretrained_encoder, plain_args
-from .augment import eval_transform, normalize
+from .augment import eval_transform
+from .static import DATASET_MODES, StaticViews
 
 # %% auto #0
-__all__ = ['DATASET_MODES', 'FEATURE_KINDS', 'MODEL_FLAGS', 'view_transform', 'StaticViews', 'extract_features', 'bn_layers',
-           'precise_bn', 'feature_kind', 'check_features', 'save_features', 'load_features', 'add_eval_args',
-           'json_args', 'EvalEncoder', 'eval_encoder', 'read_static_features', 'static_features', 'split_features',
-           'read_knn_features', 'knn_features', 'flag_static_features', 'flag_knn_features', 'extract', 'main']
-
-# %% ../nbs/07_features.ipynb #72765730
-DATASET_MODES = {'normal': (0, 1, 2), 'g-mask': (0, 3, 4), 'rand-g-mask': (0, 5, 6),
-                 'avg-mask': (0, 7, 8), 'rand-avg-mask': (0, 9, 10)}
-_VIEW_FILE = re.compile(r'^(?P<stem>.+)-(?P<k>\d+)\.jpeg$')
-
-def view_transform(image_size:int=224 # evaluation side N
-                  ):
-    "Transform of a stored augmented view: as stored when it is already `N x N`, else Resize + CenterCrop `N`."
-    resize = transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size)])
-    norm = transforms.Compose([transforms.ToTensor(), normalize])
-    def tf(img): return norm(img if img.size == (image_size, image_size) else resize(img))
-    return tf
-
-# %% ../nbs/07_features.ipynb #610ebd07
-class StaticViews(Dataset):
-    "Static (original, view a, view b) triples of a `smallssl-sample-augs` folder; items `(views [3,3,N,N], label)` or None."
-    def __init__(self, root, # folder written by `smallssl-sample-augs`: <root>/<class>/<stem>-<k>.jpeg
-                 dataset_mode:str='normal', # which triple: normal | g-mask | rand-g-mask | avg-mask | rand-avg-mask
-                 samples_per_class:int|None=None, # keep the first `s` complete triples per class (None: all)
-                 image_size:int=224, # evaluation side N
-                 verbose:bool=True, # report left-out images (rank 0)
-                ):
-        root = Path(root)
-        if dataset_mode not in DATASET_MODES:
-            raise SmallSSLError(f"--dataset-mode {dataset_mode!r}: choose one of {', '.join(DATASET_MODES)}")
-        if not root.is_dir(): raise SmallSSLError(f"static views folder {str(root)!r} does not exist (write it with smallssl-sample-augs)")
-        self.root, self.dataset_mode, self.image_size, self.verbose = root, dataset_mode, image_size, verbose
-        self.views = DATASET_MODES[dataset_mode]
-        self.classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
-        self.samples, self.excluded, self.failed = [], [], []
-        counts = {}
-        for label, cls in enumerate(self.classes):
-            files = {}
-            for f in (root/cls).iterdir():
-                if m := _VIEW_FILE.match(f.name): files.setdefault(m['stem'], {})[int(m['k'])] = f
-            kept = []
-            for stem in sorted(files):
-                miss = [k for k in self.views if k not in files[stem] or files[stem][k].stat().st_size == 0]
-                if miss: self.excluded.append((str(root/cls/stem), f"view(s) {miss} missing or empty")); continue
-                kept.append((str(root/cls/stem), label))
-            counts[cls] = len(kept)
-            self.samples += kept[:samples_per_class] if samples_per_class else kept
-        if not self.samples:
-            raise SmallSSLError(f"{root}: no complete <stem>-{{{','.join(map(str, self.views))}}}.jpeg triples for "
-                                f"--dataset-mode {dataset_mode} in {len(self.classes)} class folder(s)"
-                                + (" (modes other than normal need --aug easy/hard/super-hard)" if dataset_mode != 'normal' else ""))
-        if samples_per_class and (short := {c: n for c, n in counts.items() if n < samples_per_class}):
-            raise SmallSSLError(f"--subset-per-class {samples_per_class}: {root} has fewer complete triples in {len(short)} class(es) "
-                                f"(at most {min(short.values())}, e.g. {dict(list(short.items())[:5])}); use --subset-per-class {min(counts.values())} or fewer")
-        self.targets = [l for _, l in self.samples]
-        self.paths = [p for p, _ in self.samples]
-        self.original_tf, self.view_tf = eval_transform(image_size), view_transform(image_size)
-        if self.excluded and verbose and get_rank() == 0:
-            shown = ', '.join(f"{p} ({why})" for p, why in self.excluded[:5])
-            print(f"=> {root}: left out {len(self.excluded)} image(s) with an incomplete triple: {shown}"
-                  + (" ..." if len(self.excluded) > 5 else ""), flush=True)
-
-    def __len__(self): return len(self.samples)
-
-    def __getitem__(self, i:int):
-        prefix, label = self.samples[i]
-        try:
-            ims = [load_rgb(f"{prefix}-{k}.jpeg") for k in self.views]
-        except UnreadableImage as e:
-            self.failed.append((prefix, str(e)))
-            if self.verbose: print(f"=> left out {prefix}: a view cannot be read ({e})", flush=True)
-            return None
-        return torch.stack([self.original_tf(ims[0])] + [self.view_tf(im) for im in ims[1:]]), label
+__all__ = ['FEATURE_KINDS', 'MODEL_FLAGS', 'extract_features', 'bn_layers', 'precise_bn', 'feature_kind', 'check_features',
+           'save_features', 'load_features', 'add_eval_args', 'json_args', 'EvalEncoder', 'eval_encoder',
+           'read_static_features', 'static_features', 'split_features', 'read_knn_features', 'knn_features',
+           'flag_static_features', 'flag_knn_features', 'extract', 'main']
 
 # %% ../nbs/07_features.ipynb #12401c3e
 def _collate(batch):

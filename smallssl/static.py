@@ -11,18 +11,19 @@ import multiprocessing as mp
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import Dataset
 from torchvision import transforms
 import torchvision.transforms.functional as TF
 from tqdm.auto import tqdm
 
 from .core import *
-from .data import load_rgb
-from .augment import colour_augmentation, blur_sigma
+from .data import load_rgb, UnreadableImage
+from .augment import colour_augmentation, blur_sigma, eval_transform, normalize
 
 # %% auto #0
-__all__ = ['AUG_MODES', 'MEAN_RGB', 'JPEG_QUALITY', 'IMG_EXTS', 'box_iou', 'box_contains', 'n_views', 'moco_v2_colour',
-           'shared_region_in_view', 'image_seed', 'sample_views', 'view_path', 'sample_one', 'preview_grid',
-           'sample_augs', 'main']
+__all__ = ['AUG_MODES', 'MEAN_RGB', 'JPEG_QUALITY', 'IMG_EXTS', 'DATASET_MODES', 'box_iou', 'box_contains', 'n_views',
+           'moco_v2_colour', 'shared_region_in_view', 'image_seed', 'sample_views', 'view_path', 'sample_one',
+           'preview_grid', 'sample_augs', 'view_transform', 'StaticViews', 'main']
 
 # %% ../nbs/08_static.ipynb #c5a5e949
 def box_iou(a, # crop box (top, left, height, width)
@@ -280,6 +281,72 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
         if drawn: print(f"=> IoU rule gave up (last pair used) for {summary['give_ups']} of {len(drawn)} pairs "
                         f"({100*summary['give_ups']/len(drawn):.2f}%); mean IoU {summary['mean_iou']:.4f}", flush=True)
     return summary
+
+# %% ../nbs/08_static.ipynb #5ca286b2
+DATASET_MODES = {'normal': (0, 1, 2), 'g-mask': (0, 3, 4), 'rand-g-mask': (0, 5, 6),
+                 'avg-mask': (0, 7, 8), 'rand-avg-mask': (0, 9, 10)}
+def view_transform(image_size:int=224 # evaluation side N
+                  ):
+    "Transform of a stored augmented view: as stored when it is already `N x N`, else Resize + CenterCrop `N`."
+    resize = transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size)])
+    norm = transforms.Compose([transforms.ToTensor(), normalize])
+    def tf(img): return norm(img if img.size == (image_size, image_size) else resize(img))
+    return tf
+
+class StaticViews(Dataset):
+    "Static (original, view a, view b) triples of a `smallssl-sample-augs` folder; items `(views [3,3,N,N], label)` or None."
+    def __init__(self, root, # folder written by `smallssl-sample-augs`: <root>/<class>/<stem>-<k>.jpeg
+                 dataset_mode:str='normal', # which triple: normal | g-mask | rand-g-mask | avg-mask | rand-avg-mask
+                 samples_per_class:int|None=None, # keep the first `s` complete triples per class (None: all)
+                 image_size:int=224, # evaluation side N
+                 verbose:bool=True, # report left-out images (rank 0)
+                ):
+        root = Path(root)
+        if dataset_mode not in DATASET_MODES:
+            raise SmallSSLError(f"--dataset-mode {dataset_mode!r}: choose one of {', '.join(DATASET_MODES)}")
+        if not root.is_dir(): raise SmallSSLError(f"static views folder {str(root)!r} does not exist (write it with smallssl-sample-augs)")
+        self.root, self.dataset_mode, self.image_size, self.verbose = root, dataset_mode, image_size, verbose
+        self.views = DATASET_MODES[dataset_mode]
+        self.classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
+        self.samples, self.excluded, self.failed = [], [], []
+        counts = {}
+        for label, cls in enumerate(self.classes):
+            files = {}
+            for f in (root/cls).iterdir():
+                if m := _VIEW_RE.match(f.name): files.setdefault(m['stem'], {})[int(m['k'])] = f
+            kept = []
+            for stem in sorted(files):
+                miss = [k for k in self.views if k not in files[stem] or files[stem][k].stat().st_size == 0]
+                if miss: self.excluded.append((str(root/cls/stem), f"view(s) {miss} missing or empty")); continue
+                kept.append((str(root/cls/stem), label))
+            counts[cls] = len(kept)
+            self.samples += kept[:samples_per_class] if samples_per_class else kept
+        if not self.samples:
+            raise SmallSSLError(f"{root}: no complete <stem>-{{{','.join(map(str, self.views))}}}.jpeg triples for "
+                                f"--dataset-mode {dataset_mode} in {len(self.classes)} class folder(s)"
+                                + (" (modes other than normal need --aug easy/hard/super-hard)" if dataset_mode != 'normal' else ""))
+        if samples_per_class and (short := {c: n for c, n in counts.items() if n < samples_per_class}):
+            raise SmallSSLError(f"--subset-per-class {samples_per_class}: {root} has fewer complete triples in {len(short)} class(es) "
+                                f"(at most {min(short.values())}, e.g. {dict(list(short.items())[:5])}); use --subset-per-class {min(counts.values())} or fewer")
+        self.targets = [l for _, l in self.samples]
+        self.paths = [p for p, _ in self.samples]
+        self.original_tf, self.view_tf = eval_transform(image_size), view_transform(image_size)
+        if self.excluded and verbose and get_rank() == 0:
+            shown = ', '.join(f"{p} ({why})" for p, why in self.excluded[:5])
+            print(f"=> {root}: left out {len(self.excluded)} image(s) with an incomplete triple: {shown}"
+                  + (" ..." if len(self.excluded) > 5 else ""), flush=True)
+
+    def __len__(self): return len(self.samples)
+
+    def __getitem__(self, i:int):
+        prefix, label = self.samples[i]
+        try:
+            ims = [load_rgb(f"{prefix}-{k}.jpeg") for k in self.views]
+        except UnreadableImage as e:
+            self.failed.append((prefix, str(e)))
+            if self.verbose: print(f"=> left out {prefix}: a view cannot be read ({e})", flush=True)
+            return None
+        return torch.stack([self.original_tf(ims[0])] + [self.view_tf(im) for im in ims[1:]]), label
 
 # %% ../nbs/08_static.ipynb #7ef1819c
 def _parse(argv=None):
