@@ -55,7 +55,7 @@ sync-check: $(STAMP)
 clean:
 	rm -rf _proc _docs runs test-artifacts
 
-# ---- docs and lab (smallssl.docs, nbs/15_docs.ipynb; smallssl.lab, nbs/16_lab.ipynb) ---------------------------------
+# ---- docs and lab (smallssl.docs, nbs/16_docs.ipynb; smallssl.lab, nbs/17_lab.ipynb) ---------------------------------
 #   make docs   execute every chapter and render the website into _docs/: nbdev_docs when Quarto is installed, else nbdev's
 #               processed notebooks rendered by nbconvert (no internet needed to build or to open it). Faster,
 #               without executing the notebooks: make docs DOCS_ARGS=--no-exec

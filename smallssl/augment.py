@@ -15,7 +15,7 @@ from .core import *
 # %% auto #0
 __all__ = ['normalize', 'REF_SIZE', 'REF_BLUR_SIGMA', 'AUG_RECIPES', 'denormalize', 'GaussianBlur', 'blur_sigma', 'HideAndSeek',
            'TwoCropsTransform', 'colour_augmentation', 'moco_v1_augmentation', 'moco_v2_augmentation',
-           'improved_augmentation', 'build_train_transform', 'eval_transform']
+           'improved_augmentation', 'build_train_transform', 'eval_transform', 'train_transform']
 
 # %% ../nbs/02_augment.ipynb #fdef69b0
 normalize = T.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
@@ -144,3 +144,12 @@ def eval_transform(image_size:int=224 # output side in pixels (`--image-size`)
                   )->T.Compose:
     "Evaluation transform: resize the short side to round(size / 0.875), centre-crop `size` (256 -> 224 at ImageNet scale)."
     return T.Compose([T.Resize(round(image_size / 0.875)), T.CenterCrop(image_size), T.ToTensor(), normalize])
+
+# %% ../nbs/02_augment.ipynb #0a79c60d
+def train_transform(image_size:int=224, # output side
+                    scale=(0.08, 1.0), # RandomResizedCrop area range
+                    interpolation=T.InterpolationMode.BILINEAR, # resampling (the transfer recipe uses bicubic)
+                   ):
+    "RandomResizedCrop + horizontal flip + ImageNet normalisation."
+    return T.Compose([T.RandomResizedCrop(image_size, scale=scale, interpolation=interpolation), T.RandomHorizontalFlip(),
+                      T.ToTensor(), normalize])
