@@ -227,6 +227,7 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
                   data_kind:str='static', # 'static' (STATIC folder) or 'data' (DATA root with train/ and val/)
                   batch_size:int=256, # default `-b` (the reference script's, where there is one)
                   workers_alias:str|None=None, # the reference's spelling of `-j`, where it differs (`--num-workers`)
+                  per_class:bool=True, # static views: spell the subset `--per-class` too (t-SNE has its own `--per-class`)
                   features:bool=True, # offer `--features FILE` (every command that reads feature files; not the one that writes them)
                  )->argparse.ArgumentParser:
     "Add the positional data argument and the flags shared by every evaluation command."
@@ -252,7 +253,7 @@ def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
     add_seed_arg(parser)
     parser.add_argument('--no-amp', action='store_true', help='no bf16 autocast on the GPU')
     if data_kind == 'static':
-        parser.add_argument('--subset-per-class', default=None, type=int, metavar='N',
+        parser.add_argument(*(['--per-class'] if per_class else []), '--subset-per-class', default=None, type=int, metavar='N', dest='subset_per_class',
                             help='keep only the first N images of every class (default: all)')
         parser.add_argument('--dataset-mode', default=None, choices=list(DATASET_MODES),
                             help='which views: normal (0,1,2), g-mask (0,3,4), rand-g-mask (0,5,6), avg-mask (0,7,8), rand-avg-mask (0,9,10)')
@@ -425,7 +426,7 @@ def _parse(argv=None):
     p.add_argument('--static', default=None, metavar='STATIC', help='extract a static-views folder (smallssl-sample-augs)')
     p.add_argument('--split', default=None, choices=['train', 'val'], help='extract DATA/<split>')
     p.add_argument('--knn', action='store_true', help='extract DATA/train and DATA/val into one k-NN feature file')
-    p.add_argument('--subset-per-class', default=None, type=int, metavar='N', help='static: keep the first N images per class')
+    p.add_argument('--per-class', '--subset-per-class', default=None, type=int, metavar='N', dest='subset_per_class', help='static: keep the first N images of every class')
     p.add_argument('--dataset-mode', default=None, choices=list(DATASET_MODES), help='static: which views (default: normal)')
     p.add_argument('-o', '--output', required=True, metavar='OUT', output='file', help='feature file to write')
     a = p.parse_args(argv)

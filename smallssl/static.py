@@ -355,7 +355,8 @@ def _parse(argv=None):
     p.add_argument('data', metavar='SRC', help='ImageFolder root to sample from (e.g. DATA/val)')
     p.add_argument('savedir', metavar='DST', output='dir', help='where to write the views')
     p.add_argument('--aug', default='moco', choices=list(AUG_MODES), help='which augmentation (default: moco)')
-    p.add_argument('--images-per-class', default=50, type=int, help='images per class (default: 50)')
+    p.add_argument('--per-class', '--images-per-class', default=50, type=int, metavar='N', dest='images_per_class',
+                   help='the first N images of every class (the reference spells it --images-per-class)')
     p.add_argument('--image-size', default=224, type=int, help='side of the augmented views (default: 224)')
     p.add_argument('--blur-sigma', default=None, type=float, nargs=2, metavar=('LO', 'HI'),
                    help='blur sigma range in pixels of the views (default: [0.1, 2] * image-size / 224)')

@@ -105,7 +105,7 @@ def plot_align_uniform(results:list, # dicts with 'name' and the metric keys
 # %% ../nbs/11_tsne.ipynb #ff48965b
 def _parse(argv=None):
     p = ArgumentParser(prog='smallssl-tsne', description="t-SNE map of the static views (original, view 1, view 2) of a few classes.")
-    add_eval_args(p, 'static', batch_size=128)   # experiments/tsne.py's
+    add_eval_args(p, 'static', batch_size=128, per_class=False)   # experiments/tsne.py's; --per-class is the images drawn
     p.add_argument('--out', default='tsne.png', metavar='FILE.png', output='file', help='picture to write; coordinates go to FILE.npz (default: tsne.png)')
     p.add_argument('--classes', default=10, type=int, metavar='N', help='the first N classes (default: 10)')
     p.add_argument('--per-class', default=50, type=int, metavar='M', help='the first M images of each class (default: 50)')
