@@ -38,7 +38,7 @@ def _plain(v):
 def plain_args(config # a run's configuration: a dataclass (`TrainConfig`), parsed flags (argparse.Namespace) or a dict
               )->dict:
     "The run's configuration as a dict of plain values (loadable with `weights_only=True`)."
-    if dataclasses.is_dataclass(config): d = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    if dataclasses.is_dataclass(config): d = dataclasses.asdict(config)
     else: d = vars(config) if isinstance(config, argparse.Namespace) else dict(config or {})
     return {k: _plain(v) for k, v in d.items()}
 

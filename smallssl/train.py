@@ -56,7 +56,7 @@ class TrainConfig:
     rank:int=-1 # legacy launch flag (torchrun sets the rank)
     dist_url:str|None=None # legacy launch flag (torchrun uses env://)
     dist_backend:str|None=None # nccl or gloo (None: nccl on GPUs, gloo on CPU)
-    seed:int|None=None # run seed (None: drawn at random and recorded; a resumed run reuses its seed)
+    seed:int|None=None # run seed (None: 0, or a resumed run's own seed; core's one seed rule)
     gpu:int|None=None # GPU index of a single-process run
     multiprocessing_distributed:bool=False # legacy launch flag (use torchrun --nproc_per_node=N)
     ckpt_dir:str='checkpoints' # run folder: checkpoints, log.jsonl, config.json
@@ -300,8 +300,8 @@ def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainC
     if resume_ck is not None: cfg.stem = ckpts.checkpoint_stem(cfg.arch, resume_ck, cfg.stem, f"--resume {resume_path}")
     cfg.stem = None if cfg.arch == 'vit_tiny' else archs.check_stem(cfg.stem, cfg.image_size)
     if cfg.seed is None:   # the one seed rule (core): 0, or the resumed run's own
-        cfg.seed = ((resume_ck.get('args') or {}).get('seed') if resume_ck is not None and not cfg.restart else None)
-        cfg.seed = 0 if cfg.seed is None else cfg.seed
+        own = (resume_ck.get('args') or {}).get('seed') if resume_ck is not None and not cfg.restart else None
+        cfg.seed = 0 if own is None else own
     if world == 1 and (cfg.world_size > 1 or cfg.multiprocessing_distributed):
         print("=> note: --world-size/--multiprocessing-distributed are launch flags of the reference; without torchrun one "
               "process runs. For N processes: torchrun --nproc_per_node=N smallssl/train.py ...", flush=True)
