@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import *
-from .archs import ARCHS, check_arch
+from .archs import check_arch
 from .checkpoint import plain_args
 from .data import SafeImageFolder, resolve_data, check_image_folder
 from .augment import eval_transform, train_transform
@@ -122,13 +122,9 @@ def logreg_probe(train_x:torch.Tensor, # N x D training features (raw)
 # %% ../nbs/13_linear.ipynb #eef6a21e
 @dataclass
 class LinclsConfig(SupervisedConfig):
-    "Everything `smallssl-lincls` reads: `SupervisedConfig` (MoCo's `main_lincls.py` recipe) and the data, encoder and probe."
+    "Everything `smallssl-lincls` reads: `SupervisedConfig` (the encoder and MoCo's `main_lincls.py` recipe), the data and the probe."
     data:str|None=None # ImageFolder root with train/ and val/ (None: the embedded toy dataset)
     evaluate:bool=False # only evaluate the `resume` checkpoint on val (`-e`)
-    pretrained:str='' # checkpoint: ours, MoCo's, SEED's or a torchvision state_dict ('': a random encoder, seeded)
-    image_size:int=224 # crop size (val: Resize(N/0.875) + CenterCrop(N))
-    stem:str|None=None # encoder stem (None: the checkpoint's; random init: small up to 32 px)
-    precise_bn:int=0 # re-estimate BN statistics on N train images first (0: off, the protocol)
     probe:bool=False # run only the fast logistic-regression probe on frozen features
     probe_too:bool=False # run the fast probe and the SGD protocol, report both
     features:str|None=None # with `probe`: a k-NN feature file instead of extracting
@@ -140,16 +136,11 @@ def lincls_parser(prog='smallssl-lincls'):
     D = LinclsConfig()
     p = ArgumentParser(prog=prog, description="Linear evaluation of a frozen encoder (MoCo protocol) and a fast probe.")
     p.add_argument('data', nargs='?', default=D.data, metavar='DIR', help="ImageFolder root with train/ and val/ (default: embedded toy dataset)")
-    p.add_argument('-a', '--arch', default=D.arch, help=f"encoder: {' | '.join(ARCHS)}")
     p.add_argument('--epochs', default=D.epochs, type=int, help="number of epochs")
     p.add_argument('--lr', '--learning-rate', default=D.lr, type=float, dest='lr', help="initial learning rate")
     p.add_argument('--schedule', default=D.schedule, nargs='*', type=int, help="epochs at which lr is multiplied by 0.1")
     p.add_argument('--resume', default=D.resume, help="a lincls checkpoint to continue from")
     p.add_argument('-e', '--evaluate', action='store_true', help="only evaluate the --resume checkpoint on val")
-    p.add_argument('--pretrained', default=D.pretrained, help="checkpoint: ours / MoCo (module.encoder_q.*) / SEED / torchvision state_dict; none: random encoder")
-    p.add_argument('--image-size', default=D.image_size, type=int, help="crop size (val: Resize(N/0.875) + CenterCrop(N))")
-    p.add_argument('--stem', default=D.stem, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
-    p.add_argument('--precise-bn', default=D.precise_bn, type=int, metavar='N', help="re-estimate BN statistics on N train images first (0: off, the protocol)")
     p.add_argument('--probe', action='store_true', help="run only the fast logistic-regression probe on frozen features")
     p.add_argument('--probe-too', action='store_true', help="run the fast probe and the SGD protocol, report both")
     p.add_argument('--features', default=D.features, help="with --probe: a k-NN feature file (train/test features) instead of extracting")
@@ -208,7 +199,7 @@ def lincls(config:LinclsConfig|None=None, # the evaluation's configuration (None
         model = build_classifier(cfg.arch, cfg.pretrained, len(train.classes), cfg.image_size, verbose=True, stem=cfg.stem)
     if cfg.precise_bn:
         frozen_precise_bn(model, SafeImageFolder(train.root, transform=eval_transform(cfg.image_size), verbose=False),
-                          cfg.precise_bn, cfg.batch_size, workers_per_process(cfg.workers), device, seed=cfg.seed)
+                          cfg.precise_bn, cfg.batch_size, cfg.workers, device, seed=cfg.seed)
     if cfg.evaluate:
         if not cfg.resume: raise SmallSSLError("-e/--evaluate needs --resume CHECKPOINT")
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], cfg.lr)

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from .core import *
-from .archs import check_arch, representation_dim
+from .archs import ARCHS, STEMS, check_arch, representation_dim
 from .checkpoint import load_checkpoint, load_pretrained_encoder, plain_args, unwrap
 from .data import collate_skip
 from .features import precise_bn
@@ -175,8 +175,12 @@ def plot_curves(history:list, # per-epoch dicts with epoch, train_acc1, top1, to
 # %% ../nbs/12_supervised.ipynb #0cd6cf2c
 @dataclass
 class SupervisedConfig:
-    "What `fit` reads: the SGD recipe and the run's files, shared by linear evaluation and transfer (the reference's flags)."
+    "What linear evaluation and transfer share: the encoder to evaluate, the SGD recipe `fit` reads and the run's files (the reference's flags)."
     arch:str='resnet50' # encoder architecture (`-a`), recorded in the checkpoint
+    pretrained:str='' # checkpoint: ours, MoCo's, SEED's or a torchvision state_dict ('': a random encoder, seeded)
+    image_size:int=224 # the encoder's input size in pixels (training crops and evaluation images)
+    stem:str|None=None # encoder stem (None: the checkpoint's; random init: small up to 32 px, imagenet above)
+    precise_bn:int=0 # re-estimate the encoder's BN statistics on N train images before training (0: off, the protocols)
     epochs:int=100 # total epochs
     lr:float=30. # initial learning rate
     schedule:list=field(default_factory=lambda: [60, 80]) # epochs at which lr is multiplied by `gamma`
@@ -269,8 +273,13 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
 def add_supervised_args(p:argparse.ArgumentParser, # a parser of a supervised protocol (lincls, transfer)
                         D:SupervisedConfig, # its defaults
                        )->argparse.ArgumentParser:
-    "Add the flags every supervised protocol shares with the reference scripts (the core chapter's vocabulary): batch, workers, optimiser, launch, seed."
+    "Add the flags every supervised protocol shares (the core chapter's vocabulary): encoder, batch, workers, optimiser, launch, seed, files."
     a = p.add_argument
+    a('-a', '--arch', default=D.arch, help=f"encoder: {' | '.join(ARCHS)}")
+    a('--pretrained', default=D.pretrained, help="checkpoint: ours / MoCo (module.encoder_q.*) / SEED / torchvision state_dict; none: random encoder")
+    a('--image-size', default=D.image_size, type=int, help="the encoder's input size in pixels (training crops and evaluation images)")
+    a('--stem', default=D.stem, choices=STEMS, help="encoder stem (default: the checkpoint's; random init: small up to 32 px, imagenet above)")
+    a('--precise-bn', default=D.precise_bn, type=int, metavar='N', help="re-estimate the encoder's BN statistics on N train images first (0: off, the protocols)")
     add_workers_arg(p)
     add_batch_arg(p, D.batch_size, 'images per optimiser step')
     a('--start-epoch', default=D.start_epoch, type=int, help="first epoch (its place in the schedule), as the reference; --resume sets it from the checkpoint")
@@ -287,8 +296,8 @@ def add_supervised_args(p:argparse.ArgumentParser, # a parser of a supervised pr
 def frozen_precise_bn(model:nn.Module, # the classifier whose frozen encoder is re-estimated
                       ds, # training images with the evaluation transform
                       n:int, # images to re-estimate on (0: nothing to do)
-                      batch_size:int, # global batch (`-b`): each process takes its share
-                      workers:int, # data-loading workers
+                      batch_size:int, # the batch over all processes (`-b`): each process takes its share
+                      workers:int|None, # data-loading workers per node (`-j`; None: min(32, CPUs)), split over its processes
                       device, # where to run
                       seed:int=0, # seed of the image sample
                      ):
@@ -296,4 +305,4 @@ def frozen_precise_bn(model:nn.Module, # the classifier whose frozen encoder is 
     if not n: return
     print0(f"=> precise BN: re-estimating BatchNorm statistics on {min(n, len(ds))} training images "
            "(a departure from the protocol, for short-trained encoders); the encoder is frozen afterwards")
-    precise_bn(model, ds, n, batch_per_process(batch_size), workers, device, seed=seed)
+    precise_bn(model, ds, n, batch_per_process(batch_size), workers_per_process(workers), device, seed=seed)

@@ -14,7 +14,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .core import *
-from .archs import ARCHS, check_arch
+from .archs import check_arch
 from .augment import normalize, train_transform
 from .data import SafeImageFolder, check_image_folder
 from .supervised import SupervisedConfig, add_supervised_args, build_classifier, fit, frozen_precise_bn
@@ -179,11 +179,7 @@ class TransferConfig(SupervisedConfig):
     epochs:int|None=None # None: the recipe's (60 linear, 100 fine-tuning)
     lr:float|None=None # None: the recipe's (1.5 CIFAR / 2 Caltech-101 linear, 0.01 fine-tuning)
     schedule:list|None=None # None: the recipe's ([40] linear, [40, 70] fine-tuning)
-    pretrained:str='' # checkpoint: ours / MoCo / SEED / torchvision state_dict ('': a random encoder)
     finetune:bool=False # train the whole network (the fine-tuning recipe)
-    image_size:int=224 # crop size
-    stem:str|None=None # encoder stem (None: the checkpoint's; random init: small up to 32 px)
-    precise_bn:int=0 # linear mode: re-estimate BN statistics on N train images first (0: off, the recipe)
     download:bool=False # download the dataset into `data` with torchvision (needs internet)
 
 def transfer_parser(prog='smallssl-transfer'):
@@ -192,16 +188,11 @@ def transfer_parser(prog='smallssl-transfer'):
     p = ArgumentParser(prog=prog, description="Transfer a pre-trained encoder to CIFAR-10/100 or Caltech-101 (linear or --finetune).")
     p.add_argument('data', metavar='DIR', help="CIFAR: folder with cifar-10-batches-py/ or cifar-100-python/; Caltech-101: ImageFolder with train/ and test/")
     p.add_argument('--dataset', default=D.dataset, choices=list(NUM_CLASSES), help="cifar10 | cifar100 | caltech101")
-    p.add_argument('-a', '--arch', default=D.arch, help=f"encoder: {' | '.join(ARCHS)}")
     p.add_argument('--epochs', default=D.epochs, type=int, help="epochs (default: recipe, 60 linear / 100 finetune)")
     p.add_argument('--lr', '--learning-rate', default=D.lr, type=float, dest='lr', help="initial lr (default: recipe, 1.5 CIFAR / 2 Caltech-101 linear, 0.01 finetune)")
     p.add_argument('--schedule', default=D.schedule, nargs='*', type=int, help="lr milestones (default: recipe, [40] linear / [40, 70] finetune)")
     p.add_argument('--resume', default=D.resume, help="a transfer checkpoint to continue from")
-    p.add_argument('--pretrained', default=D.pretrained, help="checkpoint: ours / MoCo / SEED / torchvision state_dict; none: random encoder")
     p.add_argument('--finetune', action='store_true', help="train the whole network (recipe: lr 0.01, 100 ep, x0.2 at 40 and 70, scale 0.2-1)")
-    p.add_argument('--image-size', default=D.image_size, type=int, help="crop size")
-    p.add_argument('--stem', default=D.stem, choices=['imagenet', 'small'], help="encoder stem (default: the checkpoint's; random init: small up to 32 px)")
-    p.add_argument('--precise-bn', default=D.precise_bn, type=int, metavar='N', help="linear mode: re-estimate BN statistics on N train images first (0: off, the recipe)")
     p.add_argument('--download', action='store_true', help="download the dataset into DATA with torchvision (needs internet)")
     return add_supervised_args(p, D)
 
@@ -226,7 +217,7 @@ def transfer(config:TransferConfig|None=None, # the run's configuration (`data` 
         print0(f"=> note: {len(train.classes)} classes found in the data ({cfg.dataset} has {NUM_CLASSES[cfg.dataset]}); using {len(train.classes)}")
     model = build_classifier(cfg.arch, cfg.pretrained, len(train.classes), cfg.image_size, l2norm=True, finetune=cfg.finetune,
                              stem=cfg.stem)
-    frozen_precise_bn(model, bn_ds, cfg.precise_bn, cfg.batch_size, workers_per_process(cfg.workers), device, seed=cfg.seed)
+    frozen_precise_bn(model, bn_ds, cfg.precise_bn, cfg.batch_size, cfg.workers, device, seed=cfg.seed)
     return fit(model, train, test, cfg, device, finetune=cfg.finetune, gamma=recipe['gamma'], name='transfer',
                extra=dict(dataset=cfg.dataset, mode='finetune' if cfg.finetune else 'linear', arch=cfg.arch,
                           pretrained=cfg.pretrained or None))
