@@ -102,7 +102,7 @@ def read_log(path # `<ckpt-dir>/log.jsonl`
     return [rows[e] for e in sorted(rows)]
 
 def plot_training(log:list, # records from `read_log`
-                  path # PNG to write
+                  path=None # PNG to write (None: return the figure, to show in a notebook)
                  ):
     "Loss and contrastive accuracy (against the queue; and within the batch when logged) against epoch."
     sns = plot_style()
@@ -113,7 +113,9 @@ def plot_training(log:list, # records from `read_log`
     rows = [(name, r["epoch"], r[key]) for name, key in names for r in log]
     sns.lineplot(x=[r[1] for r in rows], y=[r[2] for r in rows], hue=[r[0] for r in rows], marker="o", ax=b)
     b.set(xlabel="epoch", ylabel="%", title="contrastive accuracy")
-    fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    fig.tight_layout()
+    if path is None: return fig
+    fig.savefig(path, dpi=100); plt.close(fig)
     return Path(path)
 
 # %% ../nbs/15_demo.ipynb #24965f3e

@@ -16,15 +16,16 @@ from tqdm.auto import tqdm
 
 from .core import *
 from .data import SafeImageFolder, resolve_data
+from .archs import STEMS
 from .checkpoint import load_pretrained_encoder, plain_args
 from .augment import eval_transform
 from .static import DATASET_MODES, StaticViews
 
 # %% auto #0
 __all__ = ['FEATURE_KINDS', 'MODEL_FLAGS', 'extract_features', 'bn_layers', 'precise_bn', 'feature_kind', 'check_features',
-           'save_features', 'load_features', 'add_eval_args', 'json_args', 'EvalEncoder', 'eval_encoder',
-           'read_static_features', 'static_features', 'split_features', 'read_knn_features', 'knn_features',
-           'flag_static_features', 'flag_knn_features', 'extract', 'main']
+           'save_features', 'load_features', 'EvalEncoder', 'read_static_features', 'static_features', 'split_features',
+           'read_knn_features', 'knn_features', 'EvalConfig', 'StaticEvalConfig', 'add_eval_args', 'ExtractConfig',
+           'extract_parser', 'write_features', 'extract', 'main']
 
 # %% ../nbs/08_features.ipynb #12401c3e
 def _collate(batch):
@@ -222,51 +223,6 @@ def load_features(path, # a feature file
     obj.setdefault('meta', {})
     return obj
 
-# %% ../nbs/08_features.ipynb #1d885953
-def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
-                  data_kind:str='static', # 'static' (STATIC folder) or 'data' (DATA root with train/ and val/)
-                  batch_size:int=256, # default `-b` (the reference script's, where there is one)
-                  workers_alias:str|None=None, # the reference's spelling of `-j`, where it differs (`--num-workers`)
-                  per_class:bool=True, # static views: spell the subset `--per-class` too (t-SNE has its own `--per-class`)
-                  features:bool=True, # offer `--features FILE` (every command that reads feature files; not the one that writes them)
-                 )->argparse.ArgumentParser:
-    "Add the positional data argument and the flags shared by every evaluation command."
-    if data_kind not in ('static', 'data'): raise ValueError(f"data_kind must be 'static' or 'data', not {data_kind!r}")
-    alt = '; not needed with --features' if features else ''
-    if data_kind == 'static':
-        parser.add_argument('data', metavar='STATIC', nargs='?', default=None, help=f'static views folder (smallssl-sample-augs){alt}')
-    else:
-        parser.add_argument('data', metavar='DATA', nargs='?', default=None,
-                            help=f"dataset root with train/ and val/ (default: the embedded toy dataset){alt}")
-    parser.add_argument('-a', '--arch', metavar='ARCH', default='resnet50', help='encoder architecture (default: resnet50, as the reference)')
-    parser.add_argument('--pretrained', default='', type=str, help='checkpoint; absent: random initialisation (the random baseline)')
-    parser.add_argument('--image-size', default=224, type=int, help='evaluation side N: Resize(N/0.875) + CenterCrop(N) (default: 224)')
-    parser.add_argument('--stem', default=None, choices=['imagenet', 'small'],
-                        help="encoder stem (default: the checkpoint's; random init: small up to 32 px, imagenet above)")
-    add_batch_arg(parser, batch_size, 'images per forward pass')
-    add_workers_arg(parser, *([workers_alias] if workers_alias else []))
-    parser.add_argument('--gpu', default=None, type=int, help='GPU index in one process (default: 0 if there is a GPU, else CPU)')
-    if features: parser.add_argument('--features', default=None, metavar='FILE', help='read features from this file (smallssl-extract) instead of a model')
-    parser.add_argument('--json', default=None, metavar='PATH', output='file', help='also write the results as JSON')
-    parser.add_argument('--precise-bn', default=0, type=int, metavar='N',
-                        help='re-estimate BatchNorm statistics on N images first (default: 0 = off, the reference behaviour)')
-    add_seed_arg(parser)
-    parser.add_argument('--no-amp', action='store_true', help='no bf16 autocast on the GPU')
-    if data_kind == 'static':
-        parser.add_argument(*(['--per-class'] if per_class else []), '--subset-per-class', default=None, type=int, metavar='N', dest='subset_per_class',
-                            help='keep only the first N images of every class (default: all)')
-        parser.add_argument('--dataset-mode', default=None, choices=list(DATASET_MODES),
-                            help='which views: normal (0,1,2), g-mask (0,3,4), rand-g-mask (0,5,6), avg-mask (0,7,8), rand-avg-mask (0,9,10)')
-    return parser
-
-MODEL_FLAGS = ('data', 'arch', 'pretrained', 'image_size', 'stem', 'workers', 'precise_bn', 'no_amp', 'gpu')
-
-def json_args(flags:argparse.Namespace # the parsed flags of an evaluation command
-             )->dict:
-    "The inputs recorded under `args` in `--json` files; with `--features` the model flags (`MODEL_FLAGS`) are left out: they were not used, the file's `meta` says what made the features."
-    skip = MODEL_FLAGS if getattr(flags, 'features', None) else ()
-    return {k: v for k, v in plain_args(flags).items() if k not in skip}
-
 # %% ../nbs/08_features.ipynb #1ff51e02
 @dataclass
 class EvalEncoder:
@@ -308,14 +264,6 @@ class EvalEncoder:
         "The `meta` of a feature file made with this encoder, plus `kw`."
         return _clean_meta(dict(arch=self.arch, checkpoint=self.pretrained or 'random init', image_size=self.image_size,
                                 precise_bn=self.precise_bn, seed=self.seed, world_size=get_world_size(), **kw))
-
-def eval_encoder(flags:argparse.Namespace # parsed `add_eval_args` flags
-                )->EvalEncoder:
-    "The `EvalEncoder` that an evaluation command's flags describe."
-    return EvalEncoder(arch=flags.arch, pretrained=flags.pretrained or None, image_size=flags.image_size, stem=flags.stem,
-                       seed=flags.seed, precise_bn=flags.precise_bn, batch_size=batch_per_process(flags.batch_size),
-                       workers=workers_per_process(flags.workers),
-                       gpu=flags.gpu, amp=not flags.no_amp)
 
 def _first_per_class(labels:torch.Tensor, s:int, name:str):
     "Indices of the first `s` items of every class (in file order); error if a class has fewer."
@@ -405,44 +353,119 @@ def knn_features(data:str|Path|None, # dataset root with train/ and val/ (None: 
     return dict(train_features=tr['features'], train_labels=tr['labels'], test_features=te['features'],
                 test_labels=te['labels'], meta=meta)
 
-def flag_static_features(flags:argparse.Namespace # parsed `add_eval_args(p, 'static')` flags
-                        )->dict:
-    "Static features as an evaluation command's flags ask: from `--features FILE`, else through the flags' encoder."
-    if flags.features: return read_static_features(flags.features, flags.subset_per_class, flags.dataset_mode)
-    if not flags.data: raise SmallSSLError("give a STATIC folder (smallssl-sample-augs output) or --features FILE")
-    return static_features(flags.data, eval_encoder(flags), flags.subset_per_class, flags.dataset_mode or 'normal')
+# %% ../nbs/08_features.ipynb #922cea28
+@dataclass
+class EvalConfig:
+    "What every evaluation command reads (`add_eval_args`): the data, the encoder that makes the features, and the run."
+    data:str|None=None # STATIC folder (static-view commands) or DATA root with train/ and val/ (None: the embedded toy dataset)
+    arch:str='resnet50' # encoder architecture (`-a`; the reference's default)
+    pretrained:str='' # checkpoint ('': a random encoder seeded by `seed`, the random baseline)
+    image_size:int=224 # evaluation side N: Resize(N/0.875) + CenterCrop(N)
+    stem:str|None=None # 'imagenet' or 'small' (None: the checkpoint's; random init: small up to 32 px, imagenet above)
+    batch_size:int=256 # images per forward pass over all processes (`-b`)
+    workers:int|None=None # data-loading workers per node (`-j`; None: min(32, CPUs))
+    gpu:int|None=None # GPU index in one process (None: 0 if there is a GPU, else the CPU)
+    features:str|None=None # read the features from this file (`smallssl-extract`) instead of a model
+    json:str|None=None # also write the result as JSON here
+    precise_bn:int=0 # re-estimate BatchNorm statistics on N images first (0: off, the reference)
+    seed:int=0 # seed of a random encoder and of the precise-BN sample
+    no_amp:bool=False # no bf16 autocast on the GPU
 
-def flag_knn_features(flags:argparse.Namespace # parsed `add_eval_args(p, 'data')` flags
-                     )->dict:
-    "k-NN features as an evaluation command's flags ask: from `--features FILE`, else through the flags' encoder."
-    if flags.features: return read_knn_features(flags.features)
-    return knn_features(flags.data, eval_encoder(flags))
+    def encoder(self)->EvalEncoder:
+        "The `EvalEncoder` these settings name; each process takes its share of `-b` and `-j`."
+        return EvalEncoder(arch=self.arch, pretrained=self.pretrained or None, image_size=self.image_size, stem=self.stem,
+                           seed=self.seed, precise_bn=self.precise_bn, batch_size=batch_per_process(self.batch_size),
+                           workers=workers_per_process(self.workers), gpu=self.gpu, amp=not self.no_amp)
+
+    def record(self)->dict:
+        "What a `--json` file records under `args`; with `features` the model settings (`MODEL_FLAGS`) are left out: they were not used, the file's `meta` says what made the features."
+        skip = MODEL_FLAGS if self.features else ()
+        return {k: v for k, v in plain_args(self).items() if k not in skip}
+
+    def knn_features(self)->dict:
+        "k-NN features (DATA's train/ and val/): read from `features`, else extracted through `encoder()`."
+        return read_knn_features(self.features) if self.features else knn_features(self.data, self.encoder())
+
+MODEL_FLAGS = ('data', 'arch', 'pretrained', 'image_size', 'stem', 'workers', 'precise_bn', 'no_amp', 'gpu')
+
+@dataclass
+class StaticEvalConfig(EvalConfig):
+    "`EvalConfig` of the commands that read static views (instance discrimination, statistics, t-SNE)."
+    subset_per_class:int|None=None # keep only the first N images of every class (None: all)
+    dataset_mode:str|None=None # which views (`DATASET_MODES`; None: normal, or the feature file's)
+
+    def static_features(self)->dict:
+        "Static-view features: read from `features`, else extracted from the STATIC folder `data` through `encoder()`."
+        if self.features: return read_static_features(self.features, self.subset_per_class, self.dataset_mode)
+        if not self.data: raise SmallSSLError("give a STATIC folder (smallssl-sample-augs output) or --features FILE")
+        return static_features(self.data, self.encoder(), self.subset_per_class, self.dataset_mode or 'normal')
+
+def add_eval_args(parser:argparse.ArgumentParser, # the command's parser
+                  D:EvalConfig, # the command's configuration: its defaults, and static views if a `StaticEvalConfig`
+                  workers_alias:str|None=None, # the reference's spelling of `-j`, where it differs (`--num-workers`)
+                  subset_alias:bool=True, # static views: spell the subset `--per-class` too (t-SNE has its own `--per-class`)
+                  features:bool=True, # offer `--features FILE` (every command that reads feature files; not the one that writes them)
+                 )->argparse.ArgumentParser:
+    "Add the positional data argument and the flags every evaluation command shares, with `D`'s defaults."
+    a, static = parser.add_argument, isinstance(D, StaticEvalConfig)
+    alt = '; not needed with --features' if features else ''
+    if static: a('data', metavar='STATIC', nargs='?', default=D.data, help=f'static views folder (smallssl-sample-augs){alt}')
+    else: a('data', metavar='DATA', nargs='?', default=D.data, help=f"dataset root with train/ and val/ (default: the embedded toy dataset){alt}")
+    a('-a', '--arch', metavar='ARCH', default=D.arch, help=f'encoder architecture (default: {D.arch})')
+    a('--pretrained', default=D.pretrained, type=str, help='checkpoint; absent: random initialisation (the random baseline)')
+    a('--image-size', default=D.image_size, type=int, help=f'evaluation side N: Resize(N/0.875) + CenterCrop(N) (default: {D.image_size})')
+    a('--stem', default=D.stem, choices=STEMS, help="encoder stem (default: the checkpoint's; random init: small up to 32 px, imagenet above)")
+    add_batch_arg(parser, D.batch_size, 'images per forward pass')
+    add_workers_arg(parser, *([workers_alias] if workers_alias else []))
+    a('--gpu', default=D.gpu, type=int, help='GPU index in one process (default: 0 if there is a GPU, else CPU)')
+    if features: a('--features', default=D.features, metavar='FILE', help='read features from this file (smallssl-extract) instead of a model')
+    a('--json', default=D.json, metavar='PATH', output='file', help='also write the results as JSON')
+    a('--precise-bn', default=D.precise_bn, type=int, metavar='N',
+      help='re-estimate BatchNorm statistics on N images first (default: 0 = off, the reference behaviour)')
+    add_seed_arg(parser)
+    a('--no-amp', action='store_true', help='no bf16 autocast on the GPU')
+    if static:
+        a(*(['--per-class'] if subset_alias else []), '--subset-per-class', default=D.subset_per_class, type=int, metavar='N',
+          dest='subset_per_class', help='keep only the first N images of every class (default: all)')
+        a('--dataset-mode', default=D.dataset_mode, choices=list(DATASET_MODES),
+          help='which views: normal (0,1,2), g-mask (0,3,4), rand-g-mask (0,5,6), avg-mask (0,7,8), rand-avg-mask (0,9,10)')
+    return parser
 
 # %% ../nbs/08_features.ipynb #a59a592f
-def _parse(argv=None):
-    p = ArgumentParser(prog='smallssl-extract', description="Write a feature file (DESIGN §5) of static views "
-                                "or of an ImageFolder split, from a checkpoint or a random encoder.")
-    add_eval_args(p, 'data', features=False)
-    p.add_argument('--static', default=None, metavar='STATIC', help='extract a static-views folder (smallssl-sample-augs)')
-    p.add_argument('--split', default=None, choices=['train', 'val'], help='extract DATA/<split>')
-    p.add_argument('--knn', action='store_true', help='extract DATA/train and DATA/val into one k-NN feature file')
-    p.add_argument('--per-class', '--subset-per-class', default=None, type=int, metavar='N', dest='subset_per_class', help='static: keep the first N images of every class')
-    p.add_argument('--dataset-mode', default=None, choices=list(DATASET_MODES), help='static: which views (default: normal)')
-    p.add_argument('-o', '--output', required=True, metavar='OUT', output='file', help='feature file to write')
-    a = p.parse_args(argv)
-    if sum([a.static is not None, a.split is not None, a.knn]) != 1:
-        raise SmallSSLError("choose exactly one of --static STATIC, --split train|val, --knn")
-    return a
+@dataclass
+class ExtractConfig(EvalConfig):
+    "Everything `smallssl-extract` reads: the shared `EvalConfig` (never `features`: it writes feature files) and what to extract."
+    static:str|None=None # a static-views folder to extract, or
+    split:str|None=None # 'train' or 'val': that split of `data`, or
+    knn:bool=False # both splits of `data` into one k-NN feature file
+    subset_per_class:int|None=None # static: keep the first N images of every class
+    dataset_mode:str|None=None # static: which views (None: normal)
+    output:str|None=None # the feature file to write (required)
 
-def extract(output:str|Path, # the feature file to write (rank 0 writes it, atomically)
-            encoder:EvalEncoder, # the encoder to extract with
-            static:str|Path|None=None, # a static-views folder to extract, or
-            data:str|Path|None=None, # a dataset root with train/ and val/, with
-            split:str|None=None, # 'train' or 'val': that split, or
-            knn:bool=False, # both splits into one k-NN feature file
-            subset_per_class:int|None=None, # static: keep the first N images of every class
-            dataset_mode:str|None=None, # static: which views (default: normal)
-           )->dict:
+def extract_parser()->argparse.ArgumentParser:
+    "The argument parser of `smallssl-extract`; its defaults are `ExtractConfig`'s."
+    D = ExtractConfig()
+    p = ArgumentParser(prog='smallssl-extract', description="Write a feature file (DESIGN §5) of static views "
+                       "or of an ImageFolder split, from a checkpoint or a random encoder.")
+    add_eval_args(p, D, features=False)
+    p.add_argument('--static', default=D.static, metavar='STATIC', help='extract a static-views folder (smallssl-sample-augs)')
+    p.add_argument('--split', default=D.split, choices=['train', 'val'], help='extract DATA/<split>')
+    p.add_argument('--knn', action='store_true', help='extract DATA/train and DATA/val into one k-NN feature file')
+    p.add_argument('--per-class', '--subset-per-class', default=D.subset_per_class, type=int, metavar='N', dest='subset_per_class',
+                   help='static: keep the first N images of every class')
+    p.add_argument('--dataset-mode', default=D.dataset_mode, choices=list(DATASET_MODES), help='static: which views (default: normal)')
+    p.add_argument('-o', '--output', required=True, metavar='OUT', output='file', help='feature file to write')
+    return p
+
+def write_features(output:str|Path, # the feature file to write (rank 0 writes it, atomically)
+                   encoder:EvalEncoder, # the encoder to extract with
+                   static:str|Path|None=None, # a static-views folder to extract, or
+                   data:str|Path|None=None, # a dataset root with train/ and val/, with
+                   split:str|None=None, # 'train' or 'val': that split, or
+                   knn:bool=False, # both splits into one k-NN feature file
+                   subset_per_class:int|None=None, # static: keep the first N images of every class
+                   dataset_mode:str|None=None, # static: which views (default: normal)
+                  )->dict:
     "Write a feature file of static views, of one split, or of both splits for k-NN; returns the feature dict."
     if sum([static is not None, split is not None, bool(knn)]) != 1:
         raise SmallSSLError("choose exactly one of --static STATIC, --split train|val, --knn")
@@ -457,13 +480,24 @@ def extract(output:str|Path, # the feature file to write (rank 0 writes it, atom
     barrier()
     return out
 
-def _extract_main(a:argparse.Namespace)->dict:
-    return extract(a.output, eval_encoder(a), static=a.static, data=a.data, split=a.split, knn=a.knn,
-                   subset_per_class=a.subset_per_class, dataset_mode=a.dataset_mode)
+def extract(config:ExtractConfig|None=None, # the extraction's configuration (`output` is required)
+            **changes, # `ExtractConfig` fields to change, e.g. `static='static', arch='resnet18', output='static.pt'`
+           )->dict:
+    "`smallssl-extract` as `config` (with `changes`) says: `write_features` through the encoder it names; `json` gets a summary."
+    cfg = with_changes(ExtractConfig, config, changes, 'extract')
+    if cfg.features: raise SmallSSLError("features: extract writes feature files and reads none; leave it unset")
+    if not cfg.output: raise SmallSSLError("-o/--output: name the feature file to write")
+    out = write_features(cfg.output, cfg.encoder(), static=cfg.static, data=cfg.data, split=cfg.split, knn=cfg.knn,
+                         subset_per_class=cfg.subset_per_class, dataset_mode=cfg.dataset_mode)
+    if is_main() and cfg.json:
+        save_json(dict(output=str(cfg.output), shapes={k: list(v.shape) for k, v in out.items() if torch.is_tensor(v)},
+                       meta=out['meta'], args=cfg.record()), cfg.json)
+    return out
 
 def main(argv=None):
     "Console entry point `smallssl-extract`."
-    return run_cli(lambda a: _extract_main(_parse(a)), argv, prog='smallssl-extract')
+    return run_cli(lambda a: extract(**vars(extract_parser().parse_args(a))), argv, prog='smallssl-extract')
+
 
 # %% ../nbs/08_features.ipynb #e44590e4
 #| eval: false

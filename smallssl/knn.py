@@ -5,6 +5,7 @@
 # %% ../nbs/10_knn.ipynb #24a109b5
 from __future__ import annotations
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,11 @@ from tqdm.auto import tqdm
 import torch.nn.functional as F
 
 from .core import *
+from .features import EvalConfig, add_eval_args
 
 # %% auto #0
 __all__ = ['REP_SPACES', 'canonical_space', 'transform_reps', 'knn_search', 'vote_all_k', 'odd_ks', 'knn_predict_all_k',
-           'best_nn', 'plot_acc_by_k', 'knn_parser', 'main']
+           'best_nn', 'plot_acc_by_k', 'KnnConfig', 'knn_parser', 'knn', 'main']
 
 # %% ../nbs/10_knn.ipynb #d84d5fe4
 REP_SPACES = ('original', 'norm', 'shifted-norm')
@@ -211,47 +213,58 @@ def plot_acc_by_k(results:dict, # label -> a `best_nn` result (or its acc_by_k)
     return ax
 
 # %% ../nbs/10_knn.ipynb #f1b4553b
+@dataclass
+class KnnConfig(EvalConfig):
+    "Everything `smallssl-knn` reads: the shared `EvalConfig` and the search, with `eval/knn.py`'s defaults."
+    batch_size:int=512 # images per forward pass over all processes, and the rows of `shift_mode='batch'` (`-b`; the reference's)
+    k:int=5 # largest k; every odd k from 1 to it is scored (the paper: 101)
+    rep_space:str='original' # original, norm or shifted-norm (`shift-norm`: the reference's spelling)
+    shift_mode:str='train' # shifted-norm: subtract the training mean, or each batch's mean as the reference (`batch`)
+    gpus:int|None=None # the reference's `-g/--gpus`, ignored: torchrun decides the processes
+    plot:str|None=None # save accuracy against k to this image file
+
 def knn_parser()->argparse.ArgumentParser:
-    "Arguments of `smallssl-knn` (the reference's `eval/knn.py`)."
-    from smallssl.features import add_eval_args
+    "Arguments of `smallssl-knn` (the reference's `eval/knn.py`); its defaults are `KnnConfig`'s."
+    D = KnnConfig()
     p = ArgumentParser(prog='smallssl-knn', description="Best-NN: k-NN accuracy for every odd k up to -k.")
-    add_eval_args(p, 'data', batch_size=512, workers_alias='--num-workers')   # eval/knn.py's
-    p.add_argument('-k', '--k', default=5, type=int, help='largest k; every odd k from 1 to it is scored (default: 5; the paper: 101)')
-    p.add_argument('--rep-space', default='original', choices=list(REP_SPACES) + ['shift-norm'],
+    add_eval_args(p, D, workers_alias='--num-workers')
+    p.add_argument('-k', '--k', default=D.k, type=int, help='largest k; every odd k from 1 to it is scored (default: 5; the paper: 101)')
+    p.add_argument('--rep-space', default=D.rep_space, choices=list(REP_SPACES) + ['shift-norm'],
                    help='original: raw; norm: L2-normalised; shifted-norm (shift-norm): minus the training mean, then normalised')
-    p.add_argument('--shift-mode', default='train', choices=['train', 'batch'],
+    p.add_argument('--shift-mode', default=D.shift_mode, choices=['train', 'batch'],
                    help="shifted-norm: subtract the training mean (default) or each batch's mean as the reference (-b rows)")
-    p.add_argument('-g', '--gpus', default=None, type=int, help='legacy flag of the reference, ignored: use torchrun --nproc_per_node')
-    p.add_argument('--plot', default=None, type=str, output='file', help='save accuracy against k to this image file')
+    p.add_argument('-g', '--gpus', default=D.gpus, type=int, help='legacy flag of the reference, ignored: use torchrun --nproc_per_node')
+    p.add_argument('--plot', default=D.plot, type=str, output='file', help='save accuracy against k to this image file')
     return p
 
-def _knn(flags)->dict:
-    "`smallssl-knn` on parsed flags: print the reference line, write --json / --plot, return the record."
-    from smallssl.features import flag_knn_features, json_args
-    if flags.k < 1: raise SmallSSLError(f"-k {flags.k}: must be at least 1")
-    device = init_distributed(gpu=getattr(flags, 'gpu', None))
-    if flags.gpus not in (None, 1): print0(f"note: -g/--gpus {flags.gpus} is ignored; launch with torchrun --nproc_per_node=N to split the search")
-    data = flag_knn_features(flags)
+def knn(config:KnnConfig|None=None, # the evaluation's configuration (None: `KnnConfig()`)
+        **changes, # `KnnConfig` fields to change, e.g. `data='photos', arch='resnet18', pretrained='ckpt.pth.tar', k=101`
+       )->dict:
+    "Best-NN as `config` (with `changes`) says: print the reference's line, write `json` and `plot`; return the record."
+    cfg = with_changes(KnnConfig, config, changes, 'knn')
+    if cfg.k < 1: raise SmallSSLError(f"-k {cfg.k}: must be at least 1")
+    device = init_distributed(gpu=cfg.gpu)
+    if cfg.gpus not in (None, 1): print0(f"note: -g/--gpus {cfg.gpus} is ignored; launch with torchrun --nproc_per_node=N to split the search")
+    data = cfg.knn_features()
     tr, te = data['train_features'].to(device), data['test_features'].to(device)
     n = tr.shape[0]
-    if flags.k > n: raise SmallSSLError(f"-k {flags.k} is larger than the training set ({n} samples): use -k {n if n % 2 else n - 1} or less")
-    res = best_nn(tr, data['train_labels'].to(device), te, data['test_labels'].to(device), flags.k, flags.rep_space,
-                  shift_mode=flags.shift_mode, batch_size=getattr(flags, 'batch_size', 512) or 512)
-    res.update(n_train=n, n_test=int(te.shape[0]), world_size=get_world_size(), meta=data.get('meta', {}),
-               args=json_args(flags))
+    if cfg.k > n: raise SmallSSLError(f"-k {cfg.k} is larger than the training set ({n} samples): use -k {n if n % 2 else n - 1} or less")
+    res = best_nn(tr, data['train_labels'].to(device), te, data['test_labels'].to(device), cfg.k, cfg.rep_space,
+                  shift_mode=cfg.shift_mode, batch_size=cfg.batch_size)
+    res.update(n_train=n, n_test=int(te.shape[0]), world_size=get_world_size(), meta=data.get('meta', {}), args=cfg.record())
     if is_main():
         print(f"best-NN={res['best_nn']:3.2f}%, k={res['best_k']}.", flush=True)
-        if getattr(flags, 'json', None): save_json(res, flags.json)
-        if flags.plot:
+        if cfg.json: save_json(res, cfg.json)
+        if cfg.plot:
             from matplotlib import pyplot as plt
             ax = plot_acc_by_k({res['rep_space']: res}, title=f"k-NN accuracy ({Path(str(res['meta'].get('checkpoint', '') or 'random')).name})")
-            with atomic_path(flags.plot) as tmp: ax.figure.savefig(tmp, format=Path(flags.plot).suffix.lstrip('.') or 'png', dpi=120, bbox_inches='tight')
+            with atomic_path(cfg.plot) as tmp: ax.figure.savefig(tmp, format=Path(cfg.plot).suffix.lstrip('.') or 'png', dpi=120, bbox_inches='tight')
             plt.close(ax.figure)
     return res
 
 def main(argv=None):
     "Console script `smallssl-knn` (also `python -m smallssl.knn`)."
-    return run_cli(lambda a: _knn(knn_parser().parse_args(a)), argv, prog='smallssl-knn')
+    return run_cli(lambda a: knn(**vars(knn_parser().parse_args(a))), argv, prog='smallssl-knn')
 
 # %% ../nbs/10_knn.ipynb #c35005a9
 #| eval: false

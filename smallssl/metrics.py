@@ -5,17 +5,20 @@
 # %% ../nbs/09_metrics.ipynb #1d02f6ca
 from __future__ import annotations
 import argparse, math, sys
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .core import *
+from .features import StaticEvalConfig, add_eval_args
 
 # %% auto #0
 __all__ = ['INSTDISC_MODES', 'STATS_HEADER', 'instdisc_ranks', 'instdisc_topk', 'alignment', 'uniformity_sampled',
-           'uniformity_exact', 'class_alignment', 'instdisc_parser', 'instdisc_main', 'static_stats', 'format_stats',
-           'stats_parser', 'check_class_size', 'stats_main', 'main']
+           'uniformity_exact', 'class_alignment', 'InstdiscConfig', 'instdisc_parser', 'instdisc', 'instdisc_main',
+           'static_stats', 'format_stats', 'StatsConfig', 'stats_parser', 'check_class_size', 'stats', 'stats_main',
+           'main']
 
 # %% ../nbs/09_metrics.ipynb #02ebf62f
 def _unit(z:torch.Tensor)->torch.Tensor:
@@ -143,44 +146,54 @@ def class_alignment(z:torch.Tensor, # N x D
     return per_class.mean().item()
 
 # %% ../nbs/09_metrics.ipynb #04345995
-def _describe(flags, data):
+def _describe(cfg:StaticEvalConfig, data:dict)->tuple:
     "The checkpoint and dataset named in the printed line."
-    ckpt = getattr(flags, 'pretrained', None) or data['meta'].get('checkpoint', '') or ''
-    ds = getattr(flags, 'data', None) or data['meta'].get('data', '') or getattr(flags, 'features', '') or ''
+    ckpt = cfg.pretrained or data['meta'].get('checkpoint', '') or ''
+    ds = cfg.data or data['meta'].get('data', '') or cfg.features or ''
     return str(ckpt), str(ds)
 
+@dataclass
+class InstdiscConfig(StaticEvalConfig):
+    "Everything `smallssl-instdisc` reads: the shared `StaticEvalConfig` and the task, with `eval/instdisc.py`'s defaults."
+    batch_size:int=128 # images per forward pass over all processes (`-b`; the reference's)
+    topk:int=5 # report Acc@1 ... Acc@topk
+    mode:str='d-sd' # d-sd: original vs view 1; sd-sd: view 1 vs view 2 (`INSTDISC_MODES`)
+    chunk:int=4096 # queries per block of the similarity computation (the reference's `-s`; the result does not depend on it)
+
 def instdisc_parser()->argparse.ArgumentParser:
-    "Arguments of `smallssl-instdisc` (the reference's `eval/instdisc.py`)."
-    from smallssl.features import add_eval_args
+    "Arguments of `smallssl-instdisc` (the reference's `eval/instdisc.py`); its defaults are `InstdiscConfig`'s."
+    D = InstdiscConfig()
     p = ArgumentParser(prog='smallssl-instdisc', description="Instance-discrimination accuracy on static views.")
-    add_eval_args(p, 'static', batch_size=128)   # eval/instdisc.py's
-    p.add_argument('--topk', default=5, type=int, help='report Acc@1 ... Acc@topk (default: 5)')
-    p.add_argument('--mode', default='d-sd', choices=list(INSTDISC_MODES),
+    add_eval_args(p, D)
+    p.add_argument('--topk', default=D.topk, type=int, help='report Acc@1 ... Acc@topk (default: 5)')
+    p.add_argument('--mode', default=D.mode, choices=list(INSTDISC_MODES),
                    help='d-sd: original vs view 1; sd-sd: view 1 vs view 2 (default: d-sd)')
-    p.add_argument('--chunk', '-s', '--sample-per-class', default=4096, type=int, metavar='S', dest='chunk',
+    p.add_argument('--chunk', '-s', '--sample-per-class', default=D.chunk, type=int, metavar='S', dest='chunk',
                    help="queries per block of the similarity computation (the reference's -s/--sample-per-class: it only "
                         "blocks the queries, every image stays a query and a negative; the result does not depend on it) (default: 4096)")
     return p
 
-def _instdisc(flags)->dict:
-    "`smallssl-instdisc` on parsed flags: print the reference line; return the JSON record."
-    from smallssl.features import flag_static_features, json_args
-    device = init_distributed(gpu=getattr(flags, 'gpu', None))   # under torchrun: join the group, so that only rank 0 prints
-    data = flag_static_features(flags)
-    accs = instdisc_topk(data['views'].to(device), flags.mode, flags.topk, chunk=flags.chunk)
-    ckpt, ds = _describe(flags, data)
-    mode = data.get('meta', {}).get('dataset_mode') or getattr(flags, 'dataset_mode', None) or 'normal'
-    res = dict(mode=flags.mode, dataset_mode=mode, topk=accs, top1=accs[0], n=int(data['views'].shape[1]),
-               meta=data.get('meta', {}), args=json_args(flags))
+def instdisc(config:InstdiscConfig|None=None, # the evaluation's configuration (None: `InstdiscConfig()`)
+             **changes, # `InstdiscConfig` fields to change, e.g. `data='static', arch='resnet18', pretrained='ckpt.pth.tar'`
+            )->dict:
+    "Instance discrimination as `config` (with `changes`) says: print the reference's line; return the JSON record."
+    cfg = with_changes(InstdiscConfig, config, changes, 'instdisc')
+    device = init_distributed(gpu=cfg.gpu)   # under torchrun: join the group, so that only rank 0 prints
+    data = cfg.static_features()
+    accs = instdisc_topk(data['views'].to(device), cfg.mode, cfg.topk, chunk=cfg.chunk)
+    ckpt, ds = _describe(cfg, data)
+    mode = data.get('meta', {}).get('dataset_mode') or cfg.dataset_mode or 'normal'
+    res = dict(mode=cfg.mode, dataset_mode=mode, topk=accs, top1=accs[0], n=int(data['views'].shape[1]),
+               meta=data.get('meta', {}), args=cfg.record())
     if is_main():
-        print(f"Masked: {mode}; Mode: {flags.mode}; Top1-{flags.topk}: {[round(a, 4) for a in accs]}; "
+        print(f"Masked: {mode}; Mode: {cfg.mode}; Top1-{cfg.topk}: {[round(a, 4) for a in accs]}; "
               f"CKPT: {ckpt}; Dataset: {ds}", flush=True)
-        if getattr(flags, 'json', None): save_json(res, flags.json)
+        if cfg.json: save_json(res, cfg.json)
     return res
 
 def instdisc_main(argv=None):
     "Console script `smallssl-instdisc`."
-    return run_cli(lambda a: _instdisc(instdisc_parser().parse_args(a)), argv, prog='smallssl-instdisc')
+    return run_cli(lambda a: instdisc(**vars(instdisc_parser().parse_args(a))), argv, prog='smallssl-instdisc')
 
 # %% ../nbs/09_metrics.ipynb #f269b817
 STATS_HEADER = ['D-SD align', 'SD-SD align', 'D cls-align', 'SD cls-align', 'D uniform', 'SD uniform']
@@ -204,13 +217,20 @@ def format_stats(r:dict)->str:
     return ''.join(f"{h:<15}" for h in STATS_HEADER) + '\n' + ''.join(f"{r[k]:<15.4f}" for k in keys)
 
 # %% ../nbs/09_metrics.ipynb #0f0782aa
+@dataclass
+class StatsConfig(StaticEvalConfig):
+    "Everything `smallssl-stats` reads: the shared `StaticEvalConfig` and the task, with `eval/stats-dist.py`'s defaults."
+    batch_size:int=128 # images per forward pass over all processes (`-b`; the reference's)
+    chunk:int=2048 # block size of the exact uniformity
+    sample_per_class:int|None=None # the reference's `-s`: checked, every class must hold exactly S images (None: not checked)
+
 def stats_parser()->argparse.ArgumentParser:
-    "Arguments of `smallssl-stats` (the reference's `eval/stats-dist.py`)."
-    from smallssl.features import add_eval_args
+    "Arguments of `smallssl-stats` (the reference's `eval/stats-dist.py`); its defaults are `StatsConfig`'s."
+    D = StatsConfig()
     p = ArgumentParser(prog='smallssl-stats', description="Alignment, intra-class alignment and uniformity on static views.")
-    add_eval_args(p, 'static', batch_size=128)   # eval/stats-dist.py's
-    p.add_argument('--chunk', default=2048, type=int, help='block size of the exact uniformity (default: 2048)')
-    p.add_argument('-s', '--sample-per-class', default=None, type=int, metavar='S',
+    add_eval_args(p, D)
+    p.add_argument('--chunk', default=D.chunk, type=int, help='block size of the exact uniformity (default: 2048)')
+    p.add_argument('-s', '--sample-per-class', default=D.sample_per_class, type=int, metavar='S',
                    help="the reference's class size: checked, every class must hold exactly S images (its class alignment "
                         "assumes it; ours groups by label) (default: not checked)")
     return p
@@ -226,25 +246,26 @@ def check_class_size(labels:torch.Tensor, # N class labels
                             f"{dict(list(bad.items())[:3])}); the reference's -s is the class size of the folder: drop it, "
                             f"or keep the first {s} of each class with --subset-per-class {s}")
 
-def _stats(flags)->dict:
-    "`smallssl-stats` on parsed flags: print the reference table; return the JSON record."
-    from smallssl.features import flag_static_features, json_args
-    device = init_distributed(gpu=getattr(flags, 'gpu', None))
-    data = flag_static_features(flags)
-    if flags.sample_per_class: check_class_size(data['labels'], flags.sample_per_class)
-    seed = getattr(flags, 'seed', None); seed = 0 if seed is None else seed
-    res = static_stats(data['views'].to(device), data['labels'].to(device), seed=seed, chunk=flags.chunk)
-    ckpt, ds = _describe(flags, data)
-    res.update(n=int(data['views'].shape[1]), meta=data.get('meta', {}), args=json_args(flags))
+def stats(config:StatsConfig|None=None, # the evaluation's configuration (None: `StatsConfig()`)
+          **changes, # `StatsConfig` fields to change, e.g. `data='static', arch='resnet18', pretrained='ckpt.pth.tar'`
+         )->dict:
+    "Alignment, intra-class alignment and uniformity as `config` (with `changes`) says: print the reference's table; return the JSON record."
+    cfg = with_changes(StatsConfig, config, changes, 'stats')
+    device = init_distributed(gpu=cfg.gpu)
+    data = cfg.static_features()
+    if cfg.sample_per_class: check_class_size(data['labels'], cfg.sample_per_class)
+    res = static_stats(data['views'].to(device), data['labels'].to(device), seed=cfg.seed, chunk=cfg.chunk)
+    ckpt, ds = _describe(cfg, data)
+    res.update(n=int(data['views'].shape[1]), meta=data.get('meta', {}), args=cfg.record())
     if is_main():
         print(f"{ckpt},{ds}\n{format_stats(res)}", flush=True)
         print(f"exact uniformity (all pairs): D {res['d_uniform_exact']:.4f}  SD {res['sd_uniform_exact']:.4f}", flush=True)
-        if getattr(flags, 'json', None): save_json(res, flags.json)
+        if cfg.json: save_json(res, cfg.json)
     return res
 
 def stats_main(argv=None):
     "Console script `smallssl-stats`."
-    return run_cli(lambda a: _stats(stats_parser().parse_args(a)), argv, prog='smallssl-stats')
+    return run_cli(lambda a: stats(**vars(stats_parser().parse_args(a))), argv, prog='smallssl-stats')
 
 # %% ../nbs/09_metrics.ipynb #b70a78e5
 def main(argv=None):

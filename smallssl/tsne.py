@@ -4,6 +4,8 @@
 
 # %% ../nbs/11_tsne.ipynb #a3c7a284
 from __future__ import annotations
+import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +15,11 @@ import matplotlib.pyplot as plt
 from threadpoolctl import threadpool_limits
 
 from .core import *
-from .features import add_eval_args, flag_static_features, json_args
+from .features import StaticEvalConfig, add_eval_args
 
 # %% auto #0
-__all__ = ['MARKERS', 'select_classes', 'tsne_views', 'plot_tsne', 'plot_align_uniform', 'write_tsne', 'main']
+__all__ = ['MARKERS', 'select_classes', 'tsne_views', 'plot_tsne', 'plot_align_uniform', 'TsneConfig', 'tsne_parser',
+           'write_tsne', 'tsne', 'main']
 
 # %% ../nbs/11_tsne.ipynb #61539172
 def select_classes(labels:torch.Tensor, # int64 [N]
@@ -103,14 +106,25 @@ def plot_align_uniform(results:list, # dicts with 'name' and the metric keys
     return fig
 
 # %% ../nbs/11_tsne.ipynb #ff48965b
-def _parse(argv=None):
+@dataclass
+class TsneConfig(StaticEvalConfig):
+    "Everything `smallssl-tsne` reads: the shared `StaticEvalConfig` and the map (the reference `experiments/tsne.py`'s `-b`)."
+    batch_size:int=128 # images per forward pass over all processes (`-b`)
+    out:str='tsne.png' # picture to write; the coordinates go to the same name with .npz
+    classes:int=10 # the first N classes
+    per_class:int=50 # the first M images of each class drawn (up to M; `subset_per_class` cuts the extraction, exactly)
+    perplexity:float=30. # t-SNE perplexity, 5-50 (capped by the number of points)
+
+def tsne_parser()->argparse.ArgumentParser:
+    "Arguments of `smallssl-tsne`; its defaults are `TsneConfig`'s."
+    D = TsneConfig()
     p = ArgumentParser(prog='smallssl-tsne', description="t-SNE map of the static views (original, view 1, view 2) of a few classes.")
-    add_eval_args(p, 'static', batch_size=128, per_class=False)   # experiments/tsne.py's; --per-class is the images drawn
-    p.add_argument('--out', default='tsne.png', metavar='FILE.png', output='file', help='picture to write; coordinates go to FILE.npz (default: tsne.png)')
-    p.add_argument('--classes', default=10, type=int, metavar='N', help='the first N classes (default: 10)')
-    p.add_argument('--per-class', default=50, type=int, metavar='M', help='the first M images of each class (default: 50)')
-    p.add_argument('--perplexity', default=30., type=float, help='t-SNE perplexity, 5-50 (default: 30)')
-    return p.parse_args(argv)
+    add_eval_args(p, D, subset_alias=False)   # --per-class is the images drawn; the extraction subset keeps --subset-per-class
+    p.add_argument('--out', default=D.out, metavar='FILE.png', output='file', help='picture to write; coordinates go to FILE.npz (default: tsne.png)')
+    p.add_argument('--classes', default=D.classes, type=int, metavar='N', help='the first N classes (default: 10)')
+    p.add_argument('--per-class', default=D.per_class, type=int, metavar='M', help='the first M images of each class (default: 50)')
+    p.add_argument('--perplexity', default=D.perplexity, type=float, help='t-SNE perplexity, 5-50 (default: 30)')
+    return p
 
 def write_tsne(feats:dict, # static features: `dict(views [3,N,D], labels [N], paths, meta)` (`smallssl.features`)
                out:str|Path='tsne.png', # picture to write; the coordinates go next to it as .npz
@@ -139,15 +153,18 @@ def write_tsne(feats:dict, # static features: `dict(views [3,N,D], labels [N], p
     print(f"=> t-SNE of {len(labels)} images x 3 views ({res['n_classes']} classes), KL {kl:.4f}: {out}, {npz}", flush=True)
     return res
 
-def _tsne(flags)->dict:
-    "`smallssl-tsne` on parsed flags: the features the flags name, through `write_tsne`; --json gets the result."
-    res = write_tsne(flag_static_features(flags), flags.out, flags.classes, flags.per_class, flags.perplexity, flags.seed)
-    if res and flags.json: save_json({**res, 'args': json_args(flags)}, flags.json)
+def tsne(config:TsneConfig|None=None, # the map's configuration (None: `TsneConfig()`)
+         **changes, # `TsneConfig` fields to change, e.g. `data='static', arch='resnet18', pretrained='ckpt.pth.tar', classes=5`
+        )->dict:
+    "`smallssl-tsne` as `config` (with `changes`) says: the features it names, through `write_tsne`; `json` gets the result."
+    cfg = with_changes(TsneConfig, config, changes, 'tsne')
+    res = write_tsne(cfg.static_features(), cfg.out, cfg.classes, cfg.per_class, cfg.perplexity, cfg.seed)
+    if res and cfg.json: save_json({**res, 'args': cfg.record()}, cfg.json)
     return res
 
 def main(argv=None):
     "Console entry point `smallssl-tsne`."
-    return run_cli(lambda a: _tsne(_parse(a)), argv, prog='smallssl-tsne')
+    return run_cli(lambda a: tsne(**vars(tsne_parser().parse_args(a))), argv, prog='smallssl-tsne')
 
 # %% ../nbs/11_tsne.ipynb #bbb34edf
 #| eval: false

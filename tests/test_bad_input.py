@@ -9,9 +9,10 @@ to check the same from outside.
 import hashlib, importlib, os, subprocess, sys
 from pathlib import Path
 
-import numpy as np
 import pytest, torch
 from PIL import Image
+
+from support import image_folder
 
 BIN = Path(sys.executable).parent
 COMMANDS = {  # console script -> (module, function), as settings.ini declares them
@@ -24,25 +25,14 @@ COMMANDS = {  # console script -> (module, function), as settings.ini declares t
 }
 
 
-def _folder(root:Path, classes=('a', 'b'), n_train:int=6, n_val:int=3, size:int=40, seed:int=0)->Path:
-    "A tiny ImageFolder root with train/ and val/ of random-noise PNGs."
-    rng = np.random.default_rng(seed)
-    for split, n in (('train', n_train), ('val', n_val)):
-        for c in classes:
-            (root/split/c).mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root/split/c/f'{c}{i}.png')
-    return root
-
-
 @pytest.fixture(scope='module')
 def fx(tmp_path_factory):
     "The inputs every case draws on (never written by a case: checked at the end)."
     d = tmp_path_factory.mktemp('inputs')
-    f = dict(imgs=_folder(d/'imgs'), empty_dir=d/'empty', empty_file=d/'empty.pt', text_file=d/'notes.txt')
+    f = dict(imgs=image_folder(d/'imgs', n=(6, 3), classes=('a', 'b')), empty_dir=d/'empty', empty_file=d/'empty.pt', text_file=d/'notes.txt')
     f['empty_dir'].mkdir(); f['empty_file'].write_bytes(b''); f['text_file'].write_text('not a tensor file\n')
-    bad = _folder(d/'bad')   # one truncated JPEG and one text file named .jpg among good images
-    Image.open(bad/'train'/'a'/'a0.png').convert('RGB').save(bad/'train'/'a'/'trunc.jpg', quality=90)
+    bad = image_folder(d/'bad', n=(6, 3), classes=('a', 'b'))   # one truncated JPEG and one text file named .jpg among good images
+    Image.open(bad/'train'/'a'/'im00.png').convert('RGB').save(bad/'train'/'a'/'trunc.jpg', quality=90)
     b = (bad/'train'/'a'/'trunc.jpg').read_bytes(); (bad/'train'/'a'/'trunc.jpg').write_bytes(b[:len(b) // 2])
     (bad/'train'/'b'/'text.jpg').write_text('hello'); (bad/'val'/'b'/'text.jpg').write_text('hello')
     f['bad'] = bad

@@ -5,39 +5,25 @@ Run: `pytest tests/test_interop.py` (about a minute on 2 CPU cores; builds its o
 import json, os, subprocess, sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torchvision
-from PIL import Image
 
 from smallssl.core import SmallSSLError
 from smallssl.checkpoint import load_checkpoint, load_pretrained_encoder
 from smallssl import linear, transfer
-from support import run_main
+from support import image_folder, run_main
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, 'PYTHONPATH': str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''), 'OMP_NUM_THREADS': '2'}
-
-
-def make_folder(root, splits=('train', 'val'), n=8, size=40, classes=('red', 'green', 'blue'), seed=0):
-    "A tiny ImageFolder whose classes differ by dominant colour."
-    rng = np.random.default_rng(seed)
-    for s in splits:
-        for c, name in enumerate(classes):
-            d = Path(root)/s/name; d.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                a = rng.integers(0, 90, (size, size, 3)); a[..., c] += 150
-                Image.fromarray(a.astype(np.uint8)).save(d/f"{i}.png")
-    return Path(root)
 
 
 @pytest.fixture(scope='module')
 def tmp(tmp_path_factory): return tmp_path_factory.mktemp('interop')
 
 @pytest.fixture(scope='module')
-def data(tmp): return make_folder(tmp/'data')
+def data(tmp): return image_folder(tmp/'data')
 
 
 def run_py(*args, timeout=900):
@@ -102,14 +88,14 @@ def test_official_moco_layout_every_command(tmp, data):
     "The commands themselves accept the official layout (one short run each; ResNet-50 at 72 px keeps the standard stem)."
     path = tmp/'moco_v2_cmd.pth.tar'
     if not path.exists(): official_moco_checkpoint(path, 'v2')
-    data = make_folder(tmp/'data50', n=2, size=24)  # ResNet-50 is costly on a CPU: 6 train / 6 val images
+    data = image_folder(tmp/'data50', n=2, size=24)  # ResNet-50 is costly on a CPU: 6 train / 6 val images
     common = ['-a', 'resnet50', '--pretrained', path, '--image-size', 72, '-b', 6, '-j', 0, '--no-progress']
     code, out, err = run_cli(linear.main, [data, *common, '--epochs', 1, '--out-dir', tmp/'lc50', '--json', tmp/'lc50.json'])
     assert code == 0, err
     assert 'used' in out and json.loads((tmp/'lc50.json').read_text())['epochs'] == 1
     code, out, err = run_cli(linear.main, [data, *common, '--probe', '--probe-lams', 1e-2, '--json', tmp/'probe50.json'])
     assert code == 0, err
-    cal = make_folder(tmp/'cal', splits=('train', 'test'), n=2, size=24)
+    cal = image_folder(tmp/'cal', splits=('train', 'test'), n=2, size=24)
     code, out, err = run_cli(transfer.main, [cal, '--dataset', 'caltech101', *common, '--epochs', 1, '--out-dir', tmp/'tr50'])
     assert code == 0, err
     from smallssl import knn
@@ -256,7 +242,7 @@ def test_mismatch_fails(tmp, data):
                                            '--epochs', 1, '-j', 0, '--out-dir', tmp/'never'])
     assert code == 2 and 'smallssl-lincls: error:' in err and 'layer4' in err, err
     assert not (tmp/'never'/'lincls_checkpoint.pth.tar').exists()
-    cal = make_folder(tmp/'cal_bad', splits=('train', 'test'), n=2)
+    cal = image_folder(tmp/'cal_bad', splits=('train', 'test'), n=2)
     code, out, err = run_cli(transfer.main, [cal, '--dataset', 'caltech101', '-a', 'resnet18', '--epochs', 1, '-j', 0,
                                              '--pretrained', tmp/'mnv3.pth.tar', '--image-size', 32, '--out-dir', tmp/'never2'])
     assert code == 2 and 'smallssl-transfer: error:' in err and 'missing' in err, err
