@@ -263,10 +263,11 @@ def _parse(argv=None):
     p.add_argument("--image-size", default=d["image_size"], type=int, help="image side")
     p.add_argument("--nproc", default=inspect.signature(demo_commands).parameters["nproc"].default, type=int,
                    help="torchrun processes, one thread each (default: %(default)s)")
-    p.add_argument("-j", "--workers", default=d["workers"], type=int, help="data-loading workers per node, split over its processes (as smallssl-train)")
+    p.add_argument("-j", "--workers", default=d["workers"], type=int, metavar="N",
+                   help="data-loading workers per node, split over its processes, as everywhere (default: %(default)s: one thread per process)")
     p.add_argument("--precise-bn", default=2000, type=int, help="images for re-estimating BatchNorm statistics")
     p.add_argument("-k", default=21, type=int, help="largest k of best-NN")
-    p.add_argument("--seed", default=d["seed"], type=int, help="seed of every stage (the same rule as every command: core chapter)")
+    add_seed_arg(p)   # every stage gets it
     return p.parse_args(argv)
 
 def main(argv=None):
