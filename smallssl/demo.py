@@ -264,7 +264,7 @@ def _parse(argv=None):
     p.add_argument("--nproc", default=inspect.signature(demo_commands).parameters["nproc"].default, type=int,
                    help="torchrun processes, one thread each (default: %(default)s)")
     p.add_argument("-j", "--workers", default=d["workers"], type=int, metavar="N",
-                   help="data-loading workers per node, split over its processes, as everywhere (default: %(default)s: one thread per process)")
+                   help="data-loading workers per node, split over its processes, as everywhere (default: %(default)s: each process gets one)")
     p.add_argument("--precise-bn", default=2000, type=int, help="images for re-estimating BatchNorm statistics")
     p.add_argument("-k", default=21, type=int, help="largest k of best-NN")
     add_seed_arg(p)   # every stage gets it

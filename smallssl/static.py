@@ -360,7 +360,7 @@ def _parse(argv=None):
     p.add_argument('--image-size', default=224, type=int, help='side of the augmented views (default: 224)')
     p.add_argument('--blur-sigma', default=None, type=float, nargs=2, metavar=('LO', 'HI'),
                    help='blur sigma range in pixels of the views (default: [0.1, 2] * image-size / 224)')
-    p.add_argument('-j', '--workers', default=None, type=int, metavar='N', help='worker processes writing the views (default: min(32, CPUs), as -j everywhere)')
+    p.add_argument('-j', '--workers', default=None, type=int, metavar='N', help='worker processes writing the views (default, and 0: min(32, CPUs))')
     add_seed_arg(p)   # the same seed gives the same files whatever -j
     p.add_argument('--preview', default='', help="preview picture (default: DST/preview.png; 'none' to skip)")
     p.add_argument('--json', default=None, metavar='PATH', output='file', help='write the summary as JSON')

@@ -25,8 +25,8 @@ def image_folder(root, # where to write (created)
                 )->Path:
     "A tiny ImageFolder of noisy images whose dominant colour channel gives the class; files are named im00, im01, ..."
     rng, root = np.random.default_rng(seed), Path(root)
-    counts = [n] * len(splits) if isinstance(n, int) else list(n)
-    for split, count in zip(splits, counts) if splits else [('', n)]:
+    counts = [n] * max(1, len(splits)) if isinstance(n, int) else list(n)
+    for split, count in zip(splits or [''], counts):
         for c, name in enumerate(classes):
             d = root/split/name; d.mkdir(parents=True, exist_ok=True)
             for i in range(count):
