@@ -5,17 +5,20 @@
 # %% ../nbs/05_checkpoint.ipynb #ac03ffbd
 from __future__ import annotations
 import argparse, dataclasses, pickle, re, zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .core import *
+from .config import *
 
 # %% auto #0
 __all__ = ['unwrap', 'moco_state_dict', 'plain_args', 'make_checkpoint', 'checkpoint_path', 'save_checkpoint', 'load_checkpoint',
            'checkpoint_files', 'find_resume', 'prune_checkpoints', 'load_moco_state', 'encoder_state',
-           'checkpoint_stem', 'load_pretrained_encoder', 'convert_seed', 'main']
+           'checkpoint_stem', 'load_pretrained_encoder', 'load_encoder_weights', 'convert_seed', 'ConvertSeedConfig',
+           'main']
 
 # %% ../nbs/05_checkpoint.ipynb #2cc62526
 def unwrap(model:nn.Module # a model, possibly wrapped by DistributedDataParallel
@@ -270,6 +273,22 @@ def load_pretrained_encoder(arch:str, # encoder architecture (`-a`)
         print0(f"=> loaded {arch} encoder from {path}: used {len(state)}, missing {missing}, ignored [{', '.join(_group(ignored, prefix))}]")
     return enc.eval()
 
+# %% ../nbs/05_checkpoint.ipynb #232cc397
+def load_encoder_weights(model:nn.Module, # a MoCo model (plain or DDP-wrapped): `encoder_q` and `encoder_k`
+                         path, # encoder weights in any layout `load_pretrained_encoder` reads
+                         arch:str, # the encoders' architecture (`-a`)
+                         image_size:int=224, # input side in pixels
+                         stem:str|None=None, # `--stem` (None: the weights')
+                         verbose:bool=True, # print what was loaded
+                        )->nn.Module:
+    "Copy encoder weights from `path` into `model.encoder_q` and `model.encoder_k` (their heads `fc` are left as they are)."
+    enc = load_pretrained_encoder(arch, path, image_size=image_size, verbose=verbose, stem=stem)
+    m = unwrap(model)
+    for e in (m.encoder_q, m.encoder_k):
+        _, unexpected = e.load_state_dict(enc.state_dict(), strict=False)
+        if unexpected: raise SmallSSLError(f"--pretrained {path}: tensors that fit no encoder layer: {_fmt_keys(unexpected)}")
+    return model
+
 # %% ../nbs/05_checkpoint.ipynb #e7ad0dca
 def convert_seed(src, # SEED checkpoint (`module.student.*`, `module.teacher.*`)
                  out=None, # output file; default `converted_<name>` beside `src`
@@ -293,15 +312,18 @@ def convert_seed(src, # SEED checkpoint (`module.student.*`, `module.teacher.*`)
     return out
 
 # %% ../nbs/05_checkpoint.ipynb #a5c570a9
+@dataclass
+class ConvertSeedConfig(Config):
+    "Convert a SEED checkpoint to MoCo's format: module.student.* -> module.encoder_q.*, the teacher dropped."
+    ckpt:str|None = arg(None, positional=True, metavar='CKPT', required=True) # SEED checkpoint (module.student.* / module.teacher.*)
+    out:str|None = arg(None, '-o', metavar='OUT', output='file') # output file (default: converted_<name> beside CKPT)
+
 def main(argv=None # command-line arguments (None: sys.argv[1:])
         ):
     "`smallssl-convert-seed CKPT [-o OUT]`: convert a SEED checkpoint to MoCo format."
     def work(argv):
-        p = ArgumentParser(prog='smallssl-convert-seed', description=convert_seed.__doc__)
-        p.add_argument('ckpt', metavar='CKPT', help='SEED checkpoint (module.student.* / module.teacher.*)')
-        p.add_argument('-o', '--out', default=None, output='file', help='output file (default: converted_<name> beside CKPT)')
-        a = p.parse_args(argv)
-        return convert_seed(a.ckpt, a.out)
+        cfg = ConvertSeedConfig.from_argv(argv, 'smallssl-convert-seed').check()
+        return convert_seed(cfg.ckpt, cfg.out)
     return run_cli(work, argv, prog='smallssl-convert-seed')
 
 # %% ../nbs/05_checkpoint.ipynb #27fade7e

@@ -12,16 +12,16 @@ import torch
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['FLAG_RULES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'Bounds', 'check_output', 'HelpFormatter',
-           'ArgumentParser', 'atomic_path', 'atomic_save', 'save_json', 'dist_env', 'is_dist', 'get_rank',
-           'get_world_size', 'is_main', 'barrier', 'print0', 'init_distributed', 'concat_all_gather', 'gather_varlen',
-           'default_workers', 'workers_per_process', 'batch_per_process', 'add_batch_arg', 'add_workers_arg',
-           'add_seed_arg', 'add_launch_args', 'with_changes', 'seed_everything', 'seeded', 'cache_dir', 'schedule_lr',
-           'topk_correct', 'plot_style']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'check_output', 'HelpFormatter', 'ArgumentParser',
+           'atomic_path', 'atomic_save', 'save_json', 'dist_env', 'is_dist', 'get_rank', 'get_world_size', 'is_main',
+           'barrier', 'print0', 'init_distributed', 'concat_all_gather', 'gather_varlen', 'default_workers',
+           'workers_per_process', 'batch_per_process', 'seed_everything', 'derive_seed', 'seeded', 'cache_dir',
+           'schedule_lr', 'topk_correct', 'plot_style']
 
 # %% ../nbs/00_core.ipynb #421ac04f
 class SmallSSLError(Exception):
     "An error caused by the user's input: the message names the file, flag or key and what to do."
+    usage = False   # True: about a setting, so the command line's error points to --help
 
 # %% ../nbs/00_core.ipynb #d170a709
 def run_cli(fn, # the work: called as `fn(argv)`
@@ -36,7 +36,8 @@ def run_cli(fn, # the work: called as `fn(argv)`
         # while a caller that passes `argv` (a notebook, a test) gets the results
         return res if argv is not None or isinstance(res, int) else None
     except SmallSSLError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
+        hint = f" (see {prog} --help)" if getattr(e, 'usage', False) else ''   # a setting that breaks its rules
+        print(f"{prog}: error: {e}{hint}", file=sys.stderr, flush=True)
         sys.exit(2)
     except OSError as e:
         if e.filename is None: raise   # not about a path the user gave: a bug, keep the traceback
@@ -45,31 +46,6 @@ def run_cli(fn, # the work: called as `fn(argv)`
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
-
-# %% ../nbs/00_core.ipynb #ff9bd98c
-class Bounds:
-    "The values a number on the command line may take: `lo <= x <= hi` (`lo < x` / `x < hi` when open)."
-    def __init__(self, lo=None, hi=None, lo_open:bool=False, hi_open:bool=False):
-        self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
-    def __call__(self, x)->bool:
-        lo_ok = self.lo is None or (x > self.lo if self.lo_open else x >= self.lo)
-        return lo_ok and (self.hi is None or (x < self.hi if self.hi_open else x <= self.hi))
-    def __str__(self)->str:
-        if self.hi is None: return f"must be {'>' if self.lo_open else '>='} {self.lo}"
-        return f"must be in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
-
-_pos, _one, _nonneg, _frac = Bounds(0, lo_open=True), Bounds(1), Bounds(0), Bounds(0, 1)
-FLAG_RULES = {  # argparse destination -> the values it accepts, in every command that has the flag
-    'batch_size': _one, 'epochs': _one, 'image_size': Bounds(16), 'workers': _nonneg, 'lr': _nonneg,
-    'weight_decay': _nonneg, 'momentum': Bounds(0, 1, hi_open=True), 'print_freq': _one, 'start_epoch': _nonneg,
-    'schedule': _nonneg, 'seed': _nonneg, 'gpu': _nonneg, 'gpus': _one, 'precise_bn': _nonneg,
-    'moco_dim': _one, 'moco_k': _one, 'moco_m': _frac, 'moco_t': _pos, 'shuffle_groups': _one,
-    'save_freq': _one, 'keep_last': _one, 'cj': _nonneg, 'grey_scale': _frac, 'gaussian_blur': _frac,
-    'has_p': _frac, 'blur_sigma': _nonneg, 'k': _one, 'topk': _one, 'chunk': _one,
-    'sample_per_class': _one, 'subset_per_class': _one, 'images_per_class': _one, 'classes': _one,
-    'per_class': _one, 'perplexity': _pos, 'nproc': _one, 'probe_lams': _pos,
-    'probe_val_frac': Bounds(0, 1, True, True),
-}
 
 # %% ../nbs/00_core.ipynb #eff0c93b
 def check_output(path, # where a command will write
@@ -98,27 +74,10 @@ class HelpFormatter(argparse.HelpFormatter):
         return h + ' (default: %(default)s)'
 
 class ArgumentParser(argparse.ArgumentParser):
-    "argparse with one-line errors, the range rules of `FLAG_RULES`, `output='file'|'dir'` arguments checked up front, and `HelpFormatter`."
+    "argparse with one-line errors and `HelpFormatter`."
     def __init__(self, *args, formatter_class=HelpFormatter, **kwargs): super().__init__(*args, formatter_class=formatter_class, **kwargs)
-    def add_argument(self, *args, output:str|None=None, **kwargs):
-        act = super().add_argument(*args, **kwargs)
-        act.output = output
-        return act
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-    def parse_known_args(self, args=None, namespace=None):
-        ns, rest = super().parse_known_args(args, namespace)
-        for act in self._actions:
-            v, name = getattr(ns, act.dest, None), '/'.join(act.option_strings) or act.metavar or act.dest
-            if v is None or v is argparse.SUPPRESS or isinstance(v, bool): continue
-            rule = FLAG_RULES.get(act.dest)
-            if rule and isinstance(act.type, type) and act.type in (int, float):
-                for x in (v if isinstance(v, (list, tuple)) else [v]):
-                    if not rule(x): self.error(f"argument {name}: {x}: {rule}")
-            if getattr(act, 'output', None) and v:
-                try: check_output(v, name, act.output)
-                except SmallSSLError as e: self.error(str(e))
-        return ns, rest
 
 # %% ../nbs/00_core.ipynb #30a9a0d6
 def _read_umask()->int:
@@ -231,52 +190,6 @@ def batch_per_process(batch_size:int, # `-b`: images per step over all processes
     "This process's share of `-b`: `b // world`, at least 1."
     return max(1, batch_size // (world or (get_world_size() if is_dist() else dist_env()[2])))
 
-def add_batch_arg(p:argparse.ArgumentParser, # the command's parser
-                  default:int, # the reference script's default
-                  what:str='images per step', # what a step is in this command
-                 ):
-    "`-b/--batch-size`, with the one meaning every command gives it."
-    p.add_argument('-b', '--batch-size', default=default, type=int, metavar='N',
-                   help=f"{what} over all processes, split evenly between them")
-
-def add_workers_arg(p:argparse.ArgumentParser, # the command's parser
-                    *aliases:str, # the reference's other spellings (e.g. `--num-workers`)
-                   ):
-    "`-j/--workers`: data-loading workers per node, split over its processes."
-    p.add_argument('-j', '--workers', *aliases, default=None, type=int, metavar='N', dest='workers',
-                   help="data-loading workers per node, split over its processes (default: min(32, CPUs))")
-
-def add_seed_arg(p:argparse.ArgumentParser, # the command's parser
-                 train:bool=False, # training: a resumed run keeps its own seed
-                ):
-    "`--seed`: default 0 in every command (`train`: a resumed run's own seed)."
-    p.add_argument('--seed', default=None if train else 0, type=int, metavar='N',
-                   help="seed of everything the command draws (default: 0" + ("; a resumed run: its own)" if train else ")"))
-
-def add_launch_args(p:argparse.ArgumentParser # the command's parser
-                   ):
-    "The reference's launch flags (accepted, not used: `torchrun` sets the process group), `--dist-backend` and `--gpu`."
-    a = p.add_argument
-    a('--world-size', default=-1, type=int, help='legacy launch flag, not used (torchrun sets the world size)')
-    a('--rank', default=-1, type=int, help='legacy launch flag, not used (torchrun sets the rank)')
-    a('--dist-url', default=None, type=str, help='legacy launch flag, not used (torchrun uses env://)')
-    a('--multiprocessing-distributed', action='store_true', help='legacy launch flag, not used (launch with torchrun --nproc_per_node=N)')
-    a('--dist-backend', default=None, type=str, choices=['nccl', 'gloo'], help='process-group backend (default: nccl on GPUs, gloo on CPU)')
-    a('--gpu', default=None, type=int, help='GPU index of a one-process run (default: 0 where there is a GPU, else CPU)')
-
-def with_changes(cls:type, # a command's configuration dataclass (`TrainConfig`, `LinclsConfig`, ...)
-                 config=None, # an instance of it (None: `cls()`, the command's defaults)
-                 changes:dict|None=None, # fields to change
-                 fn:str='the command', # the function called, for the message
-                ):
-    "A copy of `config` with `changes`: how every command's library call takes its settings; a name that is not a field is an error naming it."
-    if config is not None and not isinstance(config, cls):
-        raise TypeError(f"{fn}() takes a {cls.__name__}, not a {type(config).__name__}; from parsed flags: {fn}(**vars(flags))")
-    names = {f.name for f in dataclasses.fields(cls)}
-    if unknown := sorted(set(changes or {}) - names):
-        raise TypeError(f"{fn}() got unknown setting(s) {', '.join(unknown)}; the settings are the fields of {cls.__name__}")
-    return dataclasses.replace(config if config is not None else cls(), **(changes or {}))
-
 # %% ../nbs/00_core.ipynb #7dd7b5ec
 def seed_everything(seed:int, # base seed
                     rank:int=0 # added to the seed so ranks draw different augmentations
@@ -284,6 +197,10 @@ def seed_everything(seed:int, # base seed
     "Seed Python, NumPy and torch."
     s = seed + rank
     random.seed(s); np.random.seed(s % 2**32); torch.manual_seed(s)
+
+def derive_seed(*keys:int)->int:
+    "A 32-bit seed derived from integers (seed, epoch, rank or index) with NumPy's SeedSequence."
+    return int(np.random.SeedSequence([int(k) % 2**63 for k in keys]).generate_state(1)[0])
 
 @contextlib.contextmanager
 def seeded(seed:int # seed for torch, random and NumPy's legacy generator

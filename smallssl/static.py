@@ -5,6 +5,7 @@
 # %% ../nbs/07_static.ipynb #44d1ef8a
 from __future__ import annotations
 import hashlib, json, math, re, sys, time
+from dataclasses import dataclass
 from pathlib import Path
 import multiprocessing as mp
 
@@ -17,13 +18,15 @@ import torchvision.transforms.functional as TF
 from tqdm.auto import tqdm
 
 from .core import *
+from .config import *
 from .data import load_rgb, UnreadableImage
 from .augment import colour_augmentation, blur_sigma, eval_transform, normalize
 
 # %% auto #0
 __all__ = ['AUG_MODES', 'MEAN_RGB', 'JPEG_QUALITY', 'IMG_EXTS', 'DATASET_MODES', 'box_iou', 'box_contains', 'n_views',
            'moco_v2_colour', 'shared_region_in_view', 'image_seed', 'sample_views', 'view_path', 'sample_one',
-           'preview_grid', 'sample_augs', 'view_transform', 'StaticViews', 'main']
+           'preview_grid', 'sample_augs', 'view_transform', 'StaticViews', 'SampleAugsConfig', 'sample_augs_command',
+           'main']
 
 # %% ../nbs/07_static.ipynb #c5a5e949
 def box_iou(a, # crop box (top, left, height, width)
@@ -209,7 +212,7 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
                 aug:str='moco', # moco | nointer | easy | hard | super-hard
                 images_per_class:int=50, # images per class (the first ones in sorted order that decode)
                 image_size:int=224, # side of the augmented views
-                workers:int=None, # worker processes (default: `default_workers()`, min(32, CPUs); 1 = in this process)
+                workers:int|None=None, # worker processes (None: `default_workers()`, min(32, CPUs); 0 or 1: in this process)
                 seed:int=0, # makes the files identical run to run, whatever `workers` is
                 preview:str|None='', # preview picture path ('' = DST/preview.png, None = no preview)
                 verbose:bool=True, # progress bar and summary
@@ -217,16 +220,15 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
                )->dict:
     "Write static views for every class of `src` into `dst`; returns a summary dict."
     src, dst = Path(src), Path(dst)
-    if aug not in AUG_MODES: raise SmallSSLError(f"--aug {aug!r}: choose one of {', '.join(AUG_MODES)}")
-    if images_per_class < 1: raise SmallSSLError(f"--images-per-class {images_per_class}: must be at least 1")
-    if image_size < 8: raise SmallSSLError(f"--image-size {image_size}: must be at least 8")
+    if aug not in AUG_MODES: raise ValueError(f"aug={aug!r}: choose one of {', '.join(AUG_MODES)}")
+    if images_per_class < 1 or image_size < 1: raise ValueError(f"images_per_class={images_per_class}, image_size={image_size}: both must be >= 1")
     if not src.is_dir(): raise SmallSSLError(f"SRC {str(src)!r} is not a folder: give an ImageFolder root (one sub-folder per class)")
     cands, dups = _candidates(src)
     if not any(cands.values()):
         hint = " (it looks like a DATA root: give DATA/val or DATA/train)" if (src/'val').is_dir() or (src/'train').is_dir() else ""
         raise SmallSSLError(f"SRC {str(src)!r} has no class sub-folders with images{hint}")
     if dst.resolve() == src.resolve(): raise SmallSSLError("DST must differ from SRC")
-    workers = workers or default_workers()
+    workers = default_workers() if workers is None else max(workers, 1)
     sigma = blur_sigma(image_size, blur_sigma_px)
     config = dict(aug=aug, seed=seed, image_size=image_size, jpeg_quality=JPEG_QUALITY, blur_sigma=list(sigma))
     manifest = dst/'sample-augs.json'
@@ -349,33 +351,33 @@ class StaticViews(Dataset):
         return torch.stack([self.original_tf(ims[0])] + [self.view_tf(im) for im in ims[1:]]), label
 
 # %% ../nbs/07_static.ipynb #7ef1819c
-def _parse(argv=None):
-    p = ArgumentParser(prog='smallssl-sample-augs', description="Write static (original, view 1, view 2) triples "
-                                "of the first N images per class: DST/<class>/<stem>-{0,1,2,...}.jpeg")
-    p.add_argument('data', metavar='SRC', help='ImageFolder root to sample from (e.g. DATA/val)')
-    p.add_argument('savedir', metavar='DST', output='dir', help='where to write the views')
-    p.add_argument('--aug', default='moco', choices=list(AUG_MODES), help='which augmentation (default: moco)')
-    p.add_argument('--per-class', '--images-per-class', default=50, type=int, metavar='N', dest='images_per_class',
-                   help='the first N images of every class (the reference spells it --images-per-class)')
-    p.add_argument('--image-size', default=224, type=int, help='side of the augmented views (default: 224)')
-    p.add_argument('--blur-sigma', default=None, type=float, nargs=2, metavar=('LO', 'HI'),
-                   help='blur sigma range in pixels of the views (default: [0.1, 2] * image-size / 224)')
-    p.add_argument('-j', '--workers', default=None, type=int, metavar='N', help='worker processes writing the views (default, and 0: min(32, CPUs))')
-    add_seed_arg(p)   # the same seed gives the same files whatever -j
-    p.add_argument('--preview', default='', help="preview picture (default: DST/preview.png; 'none' to skip)")
-    p.add_argument('--json', default=None, metavar='PATH', output='file', help='write the summary as JSON')
-    return p.parse_args(argv)
+@dataclass
+class SampleAugsConfig(Config):
+    "Write static (original, view 1, view 2) triples of the first N images per class: DST/<class>/<stem>-{0,1,2,...}.jpeg"
+    src:str|None = arg(None, positional=True, metavar='SRC', required=True) # ImageFolder root to sample from (e.g. DATA/val)
+    dst:str|None = arg(None, positional=True, metavar='DST', required=True, output='dir') # where to write the views
+    aug:str = arg('moco', choices=AUG_MODES) # which augmentation
+    images_per_class:int = arg(50, '--per-class', '--images-per-class', metavar='N', bounds=AT_LEAST_1) # the first N images of every class (the reference spells it --images-per-class)
+    image_size:int = arg(224, metavar='N', bounds=Bounds(16)) # side of the augmented views in pixels
+    blur_sigma:list[float]|None = arg(None, nargs=2, metavar=('LO', 'HI'), bounds=NON_NEGATIVE) # blur sigma range in pixels of the views (default: [0.1, 2] * image-size / 224)
+    workers:int|None = arg(None, '-j', metavar='N', bounds=NON_NEGATIVE) # worker processes writing the views (default: min(32, CPUs); 0: in this process)
+    seed:int = arg(0, metavar='N', bounds=NON_NEGATIVE) # seed of the views: the same seed gives the same files, whatever -j
+    preview:str = '' # preview picture (default: DST/preview.png; 'none' to skip)
+    json:str|None = arg(None, metavar='PATH', output='file') # write the summary as JSON
 
-def _main(argv=None):
-    a = _parse(argv)
-    s = sample_augs(a.data, a.savedir, a.aug, a.images_per_class, a.image_size, a.workers, a.seed,
-                    None if a.preview == 'none' else a.preview, blur_sigma_px=a.blur_sigma)
-    if a.json: save_json({**s, 'args': vars(a)}, a.json)
+def sample_augs_command(config:SampleAugsConfig|None=None, # the run's configuration (`src` and `dst` are required)
+                        **changes, # `SampleAugsConfig` fields to change, e.g. `src='data/val', dst='static', image_size=32`
+                       )->dict:
+    "`smallssl-sample-augs` as `config` (with `changes`) says: `sample_augs`, and the summary as JSON when asked."
+    cfg = SampleAugsConfig.make(config, changes, 'sample_augs_command')
+    s = sample_augs(cfg.src, cfg.dst, cfg.aug, cfg.images_per_class, cfg.image_size, cfg.workers, cfg.seed,
+                    None if cfg.preview == 'none' else cfg.preview, blur_sigma_px=cfg.blur_sigma)
+    if cfg.json: save_json({**s, 'args': cfg.record()}, cfg.json)
     return s
 
 def main(argv=None):
     "Console entry point `smallssl-sample-augs`."
-    return run_cli(_main, argv, prog='smallssl-sample-augs')
+    return run_cli(lambda a: sample_augs_command(SampleAugsConfig.from_argv(a, 'smallssl-sample-augs')), argv, prog='smallssl-sample-augs')
 
 # %% ../nbs/07_static.ipynb #5b86f899
 #| eval: false

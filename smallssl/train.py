@@ -4,17 +4,18 @@
 
 # %% ../nbs/06_train.ipynb #d3d92f52
 from __future__ import annotations
-import argparse, json, os, sys, time
-from dataclasses import dataclass, field
+import json, os, sys, time
+from dataclasses import dataclass
 from pathlib import Path
 
 def _script_path_fix():
-    "Run as a file (`torchrun smallssl/train.py`): import the installed package, not the modules beside this file."
+    "Run as a file (`torchrun smallssl/train.py`): import the installed package, not the modules beside this file (PEP 366)."
     f = globals().get('__file__')
     if __name__ == '__main__' and not __package__ and f:
         here = os.path.dirname(os.path.abspath(f))
         sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != here]
         sys.path.insert(0, os.path.dirname(here))
+        globals()['__package__'] = 'smallssl'   # the package's relative imports work from the file too
 _script_path_fix()
 
 import numpy as np
@@ -29,105 +30,14 @@ import smallssl.augment as augment
 import smallssl.archs as archs
 import smallssl.moco as moco
 import smallssl.checkpoint as ckpts
+import smallssl.loop as loop
+from .config import *
+from .encoder import EncoderSpec
 SmallSSLError = core.SmallSSLError
 
 # %% auto #0
-__all__ = ['SmallSSLError', 'TrainConfig', 'get_parser', 'check_sizes', 'queue_note', 'toy_scale_note', 'derive_seed',
-           'SeededSamples', 'EpochSampler', 'Meter', 'train_step', 'train_one_epoch', 'resolve_amp', 'train', 'main']
-
-# %% ../nbs/06_train.ipynb #a0c32aad
-@dataclass
-class TrainConfig:
-    "Everything a pre-training run reads: one field per `smallssl-train` flag, with the reference's defaults."
-    data:str|None=None # dataset root with train/<class>/<image> (None or 'toy': the embedded toy dataset)
-    arch:str='resnet50' # encoder (`-a`, see `archs.ARCHS`)
-    workers:int|None=None # data-loading workers per node, split over its processes (`-j`; None: min(32, CPUs))
-    epochs:int=200 # total epochs
-    start_epoch:int=0 # first epoch (the reference's `--start-epoch`; `resume` overrides it)
-    batch_size:int=256 # global batch, split over the processes (`-b`)
-    lr:float=0.03 # initial learning rate
-    schedule:list=field(default_factory=lambda: [120, 160]) # epochs at which lr drops 10x (without `cos`)
-    momentum:float=0.9 # SGD momentum
-    weight_decay:float=1e-4 # SGD weight decay (`--wd`)
-    print_freq:int=10 # a progress line every N steps (`-p`)
-    resume:str='' # checkpoint to resume, 'auto' (the newest readable one in `ckpt_dir`) or '' (none)
-    restart:bool=False # with `resume`: load the shape-fitting weights only and start at epoch 0
-    world_size:int=-1 # legacy launch flag (torchrun sets the world size)
-    rank:int=-1 # legacy launch flag (torchrun sets the rank)
-    dist_url:str|None=None # legacy launch flag (torchrun uses env://)
-    dist_backend:str|None=None # nccl or gloo (None: nccl on GPUs, gloo on CPU)
-    seed:int|None=None # run seed (None: 0, or a resumed run's own seed; core's one seed rule)
-    gpu:int|None=None # GPU index of a single-process run
-    multiprocessing_distributed:bool=False # legacy launch flag (use torchrun --nproc_per_node=N)
-    ckpt_dir:str='checkpoints' # run folder: checkpoints, log.jsonl, config.json
-    moco_dim:int=128 # feature dimension
-    moco_k:int=65536 # queue length: the number of negative keys
-    moco_m:float=0.999 # momentum of the key encoder
-    moco_t:float=0.1 # softmax temperature
-    mlp:str='wide' # projection head: none, simple, deep, dropout or wide
-    aug:str='improved' # augmentation recipe (`augment.AUG_RECIPES`): MoCo v1's, v2's or the paper's improved one
-    aug_has:bool=False # add Hide-and-Seek to each view
-    has_p:float=0.5 # Hide-and-Seek: probability of hiding a patch
-    cj:float=1.5 # colour-jitter strength: (0.8, 0.8, 0.8, 0.4) * cj
-    grey_scale:float=0.5 # probability of greyscale
-    gaussian_blur:float=0.5 # probability of Gaussian blur
-    blur_sigma:list|None=None # blur sigma range [lo, hi] in pixels of the view (None: [0.1, 2] * image_size / 224)
-    cos:bool=False # cosine learning-rate schedule
-    image_size:int=224 # training crop size in pixels
-    stem:str|None=None # encoder stem (None: the checkpoint's with `resume`, else small up to 32 px, imagenet above)
-    channels_last:bool|None=None # channels_last memory format (None: on for CNNs, off for vit)
-    amp:str='auto' # mixed precision: auto (bf16 on CUDA where supported, off on CPU), bf16, fp16 or off
-    shuffle_groups:int=2 # groups of the single-process shuffle-BN emulation
-    symmetric:bool=False # symmetric loss (MoCo's CIFAR-10 demo): each view is a query once, 2b keys enqueued per step
-    save_freq:int=1 # checkpoint every N epochs (and after the last)
-    keep_last:int|None=None # keep only the newest N epoch checkpoints (None: all, as the reference)
-
-def get_parser()->argparse.ArgumentParser:
-    "The argument parser of `smallssl-train` (every flag of the reference's `main_moco_final.py`, plus ours); its defaults are `TrainConfig`'s."
-    D = TrainConfig()
-    p = core.ArgumentParser(prog='smallssl-train', description="MoCo pre-training of small encoders (the reference's main_moco_final.py).")
-    a = p.add_argument
-    a('data', metavar='DIR', nargs='?', default=D.data, help="dataset root with train/<class>/<image>; omitted or 'toy': the embedded toy dataset")
-    a('-a', '--arch', metavar='ARCH', default=D.arch, help='encoder: ' + ' | '.join(archs.ARCHS))
-    core.add_workers_arg(p)
-    a('--epochs', default=D.epochs, type=int, metavar='N', help='number of total epochs to run')
-    a('--start-epoch', default=D.start_epoch, type=int, metavar='N', help='manual epoch number (useful on restarts)')
-    core.add_batch_arg(p, D.batch_size, 'images per optimiser step')
-    a('--lr', '--learning-rate', default=D.lr, type=float, metavar='LR', dest='lr', help='initial learning rate')
-    a('--schedule', default=D.schedule, nargs='*', type=int, help='epochs at which lr drops 10x (without --cos)')
-    a('--momentum', default=D.momentum, type=float, metavar='M', help='SGD momentum')
-    a('--wd', '--weight-decay', default=D.weight_decay, type=float, metavar='W', dest='weight_decay', help='weight decay')
-    a('-p', '--print-freq', default=D.print_freq, type=int, metavar='N', help='progress line every N steps')
-    a('--resume', default=D.resume, type=str, metavar='PATH', help="checkpoint to resume, or 'auto' (newest readable one in --ckpt-dir)")
-    a('--restart', action='store_true', help='with --resume: load the shape-fitting weights only, start at epoch 0')
-    core.add_launch_args(p)
-    core.add_seed_arg(p, train=True)
-    a('--ckpt-dir', default=D.ckpt_dir, type=str, output='dir', help='run folder: checkpoints, log.jsonl, config.json')
-    a('--moco-dim', default=D.moco_dim, type=int, help='feature dimension')
-    a('--moco-k', default=D.moco_k, type=int, help='queue size; number of negative keys')
-    a('--moco-m', default=D.moco_m, type=float, help='momentum of the key encoder')
-    a('--moco-t', default=D.moco_t, type=float, help='softmax temperature')
-    a('--mlp', default=D.mlp, choices=['none', 'simple', 'deep', 'dropout', 'wide'], help='projection head')
-    a('--aug', default=D.aug, choices=augment.AUG_RECIPES, help="augmentation recipe: MoCo v1's, MoCo v2's or the paper's improved one")
-    a('--aug-plus', dest='aug', action='store_const', const='improved', default=argparse.SUPPRESS,
-      help="the reference's switch for the improved augmentation (the default here, as in main_moco_final.py)")
-    a('--aug-has', action='store_true', help='add Hide-and-Seek to each view')
-    a('--has-p', default=D.has_p, type=float, help='Hide-and-Seek: probability of hiding a patch')
-    a('--cj', default=D.cj, type=float, help='colour-jitter strength: (0.8, 0.8, 0.8, 0.4) * cj')
-    a('--grey-scale', default=D.grey_scale, type=float, help='probability of greyscale')
-    a('--gaussian-blur', default=D.gaussian_blur, type=float, help='probability of Gaussian blur')
-    a('--blur-sigma', default=D.blur_sigma, type=float, nargs=2, metavar=('LO', 'HI'),
-      help='blur sigma range in pixels of the view (default: [0.1, 2] * image-size / 224, the recipe at any size)')
-    a('--cos', action='store_true', help='cosine lr schedule')
-    a('--image-size', default=D.image_size, type=int, help='training crop size in pixels')
-    a('--stem', default=D.stem, choices=archs.STEMS, help="encoder stem (default: the checkpoint's with --resume, else small up to 32 px, imagenet above)")
-    a('--channels-last', default=D.channels_last, action=argparse.BooleanOptionalAction, help='channels_last memory format (default: on for CNNs, off for vit)')
-    a('--amp', default=D.amp, choices=['auto', 'bf16', 'fp16', 'off'], help='mixed precision (auto: bf16 on CUDA where supported, off on CPU)')
-    a('--shuffle-groups', default=D.shuffle_groups, type=int, help='groups of the single-process shuffle-BN emulation')
-    a('--symmetric', action='store_true', help="symmetric loss (MoCo's CIFAR-10 demo): each view is a query once; 2b keys enqueued per step")
-    a('--save-freq', default=D.save_freq, type=int, help='checkpoint every N epochs (and after the last)')
-    a('--keep-last', default=D.keep_last, type=int, metavar='N', help='keep only the newest N epoch checkpoints (default: all, as the reference)')
-    return p
+__all__ = ['SmallSSLError', 'SMALL_RECIPE', 'TRAIN_CURVES', 'check_sizes', 'TrainConfig', 'queue_note', 'toy_scale_note',
+           'SeededSamples', 'EpochSampler', 'Meter', 'train_step', 'train_one_epoch', 'train', 'main']
 
 # %% ../nbs/06_train.ipynb #cd209593
 def check_sizes(batch_size:int, # global batch (`-b`)
@@ -137,11 +47,10 @@ def check_sizes(batch_size:int, # global batch (`-b`)
                 symmetric:bool=False, # `--symmetric`: each step enqueues 2b keys
                )->int:
     "Validate `-b`, `--moco-k` and the process count; returns the per-process batch."
-    if batch_size < 1: raise SmallSSLError(f"-b/--batch-size {batch_size}: must be >= 1")
     if batch_size % world_size:
         lo, hi = batch_size // world_size * world_size, (batch_size // world_size + 1) * world_size
-        raise SmallSSLError(f"-b/--batch-size {batch_size} is the global batch and must be divisible by the {world_size} "
-                            f"processes: use {', '.join(str(v) for v in (lo, hi) if v > 0)}")
+        raise ConfigError(f"-b/--batch-size {batch_size} is the global batch and must be divisible by the {world_size} "
+                          f"processes: use {', '.join(str(v) for v in (lo, hi) if v > 0)}")
     f = 2 if symmetric else 1   # keys enqueued per sample
     if moco_k < f * batch_size or moco_k % (f * batch_size):
         fit_b = [d for d in range(world_size, min(moco_k, 8192) + 1, world_size) if moco_k % (f * d) == 0]
@@ -149,14 +58,61 @@ def check_sizes(batch_size:int, # global batch (`-b`)
         near_k = sorted({max(1, moco_k // (f * batch_size)) * f * batch_size, (moco_k // (f * batch_size) + 1) * f * batch_size})
         what = (f"twice the global batch -b {batch_size} (--symmetric enqueues 2b keys per step)" if symmetric else
                 f"the global batch -b {batch_size} (each step replaces b keys of the queue)")
-        raise SmallSSLError(f"--moco-k {moco_k} must be a multiple of {what}: use -b "
-                            f"{' or '.join(map(str, sorted(near_b))) or '(none)'} with this --moco-k, or --moco-k "
-                            f"{' or '.join(map(str, near_k))} with this -b")
+        raise ConfigError(f"--moco-k {moco_k} must be a multiple of {what}: use -b "
+                          f"{' or '.join(map(str, sorted(near_b))) or '(none)'} with this --moco-k, or --moco-k "
+                          f"{' or '.join(map(str, near_k))} with this -b")
     per = batch_size // world_size
     if world_size == 1 and shuffle_groups > 1 and per % shuffle_groups:
-        raise SmallSSLError(f"-b/--batch-size {batch_size} must be divisible by --shuffle-groups {shuffle_groups} "
-                            f"(the single-process shuffle-BN emulation splits the batch into equal groups)")
+        raise ConfigError(f"-b/--batch-size {batch_size} must be divisible by --shuffle-groups {shuffle_groups} "
+                          f"(the single-process shuffle-BN emulation splits the batch into equal groups)")
     return per
+
+# %% ../nbs/06_train.ipynb #a0c32aad
+@dataclass
+class TrainConfig(LaunchConfig, EncoderSpec):
+    "MoCo pre-training of small encoders (the reference's main_moco_final.py)."
+    data:str|None = arg(None, positional=True, metavar='DIR') # dataset root with train/<class>/<image>; omitted or 'toy': the embedded toy dataset
+    batch_size:int = arg(256, '-b', metavar='N', bounds=AT_LEAST_1) # images per optimiser step over all processes, split evenly between them
+    seed:int|None = arg(None, metavar='N', bounds=NON_NEGATIVE) # seed of the run (default: 0, or a resumed run's own seed)
+    pretrained:str = '' # start the encoder from these weights (any checkpoint the evaluation commands read); the head and the queue start fresh, at epoch 0
+    epochs:int = arg(200, metavar='N', bounds=AT_LEAST_1) # number of total epochs to run
+    start_epoch:int = arg(0, metavar='N', bounds=NON_NEGATIVE) # manual epoch number, the first of the run (--resume sets it from the checkpoint)
+    lr:float = arg(0.03, '--learning-rate', metavar='LR', bounds=NON_NEGATIVE) # initial learning rate
+    schedule:list[int] = arg([120, 160], metavar='EPOCH', bounds=NON_NEGATIVE) # epochs at which the learning rate drops 10x (without --cos)
+    momentum:float = arg(0.9, metavar='M', bounds=Bounds(0, 1, hi_open=True)) # SGD momentum
+    weight_decay:float = arg(1e-4, '--wd', metavar='W', bounds=NON_NEGATIVE) # weight decay
+    print_freq:int = arg(10, '-p', metavar='N', bounds=AT_LEAST_1) # a progress line every N steps
+    resume:str = arg('', metavar='PATH') # checkpoint to resume, or 'auto' (the newest readable one in --ckpt-dir)
+    restart:bool = False # with --resume: load the shape-fitting weights only, start at epoch 0
+    ckpt_dir:str = arg('checkpoints', metavar='DIR', output='dir') # run folder: checkpoints, log.jsonl, config.json, curves.png
+    moco_dim:int = arg(128, metavar='D', bounds=AT_LEAST_1) # feature dimension of the projection head
+    moco_k:int = arg(65536, metavar='K', bounds=AT_LEAST_1) # queue size: the number of negative keys
+    moco_m:float = arg(0.999, metavar='M', bounds=FRACTION) # momentum of the key encoder
+    moco_t:float = arg(0.1, metavar='T', bounds=POSITIVE) # softmax temperature
+    mlp:str = arg('wide', choices=moco.MLP_KINDS) # projection head
+    aug:str = arg('improved', choices=augment.AUG_RECIPES, switches={'--aug-plus': 'improved'}) # augmentation recipe: MoCo v1's, MoCo v2's or the paper's improved one (--aug-plus: the reference's switch for it)
+    aug_has:bool = False # add Hide-and-Seek to each view
+    has_p:float = arg(0.5, metavar='P', bounds=FRACTION) # Hide-and-Seek: probability of hiding each patch
+    cj:float = arg(1.5, metavar='S', bounds=NON_NEGATIVE) # colour-jitter strength: (0.8, 0.8, 0.8, 0.4) * S
+    grey_scale:float = arg(0.5, metavar='P', bounds=FRACTION) # probability of greyscale
+    gaussian_blur:float = arg(0.5, metavar='P', bounds=FRACTION) # probability of Gaussian blur
+    blur_sigma:list[float]|None = arg(None, nargs=2, metavar=('LO', 'HI'), bounds=NON_NEGATIVE) # blur sigma range in pixels of the view (default: [0.1, 2] * image-size / 224, the recipe at any size)
+    cos:bool = False # cosine learning-rate schedule
+    shuffle_groups:int = arg(2, metavar='G', bounds=AT_LEAST_1) # groups of the one-process shuffle-BN emulation (1: none)
+    symmetric:bool = False # symmetric loss (MoCo's CIFAR-10 demo): each view is a query once; 2b keys enqueued per step
+    save_freq:int = arg(1, metavar='N', bounds=AT_LEAST_1) # a checkpoint every N epochs (and after the last)
+    keep_last:int|None = arg(None, metavar='N', bounds=AT_LEAST_1) # keep only the newest N epoch checkpoints (default: all, as the reference)
+
+    def check(self):
+        "The flags' rules, then what depends on several of them: sizes (the processes come from torchrun's environment), blur, weights."
+        super().check()
+        check_sizes(self.batch_size, self.moco_k, core.dist_env()[2], self.shuffle_groups, self.symmetric)
+        augment.blur_sigma(self.image_size, self.blur_sigma)
+        if self.pretrained and self.resume:
+            raise ConfigError(f"--pretrained {self.pretrained} and --resume {self.resume}: give one (--resume CKPT --restart "
+                              "starts a new run from one of our checkpoints, head included)")
+        if self.restart and not self.resume: raise ConfigError("--restart: needs --resume CKPT (the checkpoint to restart from)")
+        return self
 
 # %% ../nbs/06_train.ipynb #fe801234
 def queue_note(moco_k:int, # queue length (`--moco-k`)
@@ -167,24 +123,22 @@ def queue_note(moco_k:int, # queue length (`--moco-k`)
     return (f"=> warning: --moco-k {moco_k} is {moco_k / n_images:.1f}x the {n_images:,} training images: each image's own "
             f"earlier keys sit among its negatives; use a --moco-k below {n_images:,} (the demo: 1024 for 2,000)")
 
+# the recipe that learns on the embedded 64 px datasets in minutes on two CPU cores (the demo chapter measured it)
+SMALL_RECIPE = dict(arch='resnet18', stem='imagenet', image_size=32, epochs=30, batch_size=64, lr=0.0075, moco_k=1024,
+                    moco_m=0.99, moco_t=0.1, mlp='wide', aug='v2', symmetric=True, cos=True, workers=1, seed=0)
+
 def toy_scale_note(data:str|None, # the training data (`DATA`; None: the embedded dataset)
                    arch:str, # encoder (`-a`)
                    image_size:int, # training side (`--image-size`)
                   )->str|None:
     "A note when the embedded dataset (64 px images) is trained at a larger `--image-size` than it holds."
     if sdata.embedded_kind(data) is None or image_size <= 64: return None
-    from smallssl.demo import train_flags
-    demo = train_flags()
-    keep = {'-a', '--lr', '--batch-size', '--moco-k', '--moco-m', '--aug', '--image-size', '--stem'}
-    flags = ' '.join(f"{f} {v}" for f, v in zip(demo, demo[1:]) if f in keep) + ' --symmetric'
+    keep = ('arch', 'lr', 'batch_size', 'moco_k', 'moco_m', 'aug', 'image_size', 'stem', 'symmetric')
+    flags = ' '.join(TrainConfig(**{k: SMALL_RECIPE[k] for k in keep}).to_argv())
     return (f"=> note: the embedded dataset holds 64 px images and this run trains -a {arch} at --image-size "
             f"{image_size} (the paper's ImageNet recipe); the demo's scale is: {flags}")
 
 # %% ../nbs/06_train.ipynb #ad2e3c7f
-def derive_seed(*keys:int)->int:
-    "A 32-bit seed derived from integers (seed, epoch, rank or index) with NumPy's SeedSequence."
-    return int(np.random.SeedSequence([int(k) % 2**63 for k in keys]).generate_state(1)[0])
-
 class SeededSamples(Dataset):
     "Wrap a dataset so that item `(epoch, i)` is sample `i` drawn with RNGs seeded from (seed, epoch, i)."
     def __init__(self, ds:Dataset, # the training dataset (with its random transform)
@@ -194,8 +148,8 @@ class SeededSamples(Dataset):
     def __getitem__(self, key):
         epoch, i = key
         if get_worker_info() is not None:   # a worker process: its RNG state is ours to set
-            core.seed_everything(derive_seed(self.seed, epoch, i)); return self.ds[i]
-        with core.seeded(derive_seed(self.seed, epoch, i)): return self.ds[i]
+            core.seed_everything(core.derive_seed(self.seed, epoch, i)); return self.ds[i]
+        with core.seeded(core.derive_seed(self.seed, epoch, i)): return self.ds[i]
 
 class EpochSampler(Sampler):
     "Yield `(epoch, index)` pairs from a `DistributedSampler` (whose `set_epoch` it forwards)."
@@ -267,37 +221,24 @@ def train_one_epoch(model, loader, optimizer, scaler, epoch:int, device, amp_dty
     return dict(loss=loss_avg, acc1=a1, acc5=a5, batch_acc1=b1, img_per_s=n_steps * batch_size / max(elapsed, 1e-9),
                 data_wait=wait / max(elapsed, 1e-9), time=elapsed)
 
-# %% ../nbs/06_train.ipynb #b00ce809
-def resolve_amp(amp:str, # --amp: auto, bf16, fp16 or off
-                device:torch.device)->torch.dtype|None:
-    "The autocast dtype for `--amp` on `device` (None: full precision)."
-    if amp == 'auto':
-        if device.type != 'cuda': return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if amp == 'fp16' and device.type != 'cuda': raise SmallSSLError("--amp fp16 needs a CUDA GPU; use --amp bf16 or --amp off on CPU")
-    return {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}[amp]
-
 # %% ../nbs/06_train.ipynb #be8e5d48
 def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainConfig()`, the reference's defaults)
           **changes, # `TrainConfig` fields to change, e.g. `data='runs/photos', arch='resnet18', epochs=8`
          )->dict:
     "Run MoCo pre-training as `config` (with `changes`) says; returns the final epoch's metrics and the last checkpoint's path."
-    cfg = core.with_changes(TrainConfig, config, changes, 'train')   # a copy: the caller's config is left as it was
-    # -- checks that need no data and no process group ---------------------------------------------------------------------
-    cfg.arch = archs.check_arch(cfg.arch)
+    cfg = TrainConfig.make(config, changes, 'train')   # a checked copy: the caller's config is left as it was
+    # -- what needs no process group: the data, the checkpoint to resume, the stem, the seed --------------------------------
     rank, local_rank, world = core.dist_env()
-    per_batch = check_sizes(cfg.batch_size, cfg.moco_k, world, cfg.shuffle_groups, cfg.symmetric)
-    if cfg.epochs < 1: raise SmallSSLError(f"--epochs {cfg.epochs}: must be >= 1")
-    if cfg.print_freq < 1: raise SmallSSLError(f"-p/--print-freq {cfg.print_freq}: must be >= 1")
     root = sdata.resolve_data(cfg.data)
     traindir = sdata.check_image_folder(Path(root)/'train', what='DATA/train')
     if rank == 0 and (msg := toy_scale_note(cfg.data, cfg.arch, cfg.image_size)): print(msg, flush=True)
-    ckpt_dir = Path(cfg.ckpt_dir)
     resume_ck, resume_path = None, None
     if cfg.resume:
-        resume_path = ckpts.find_resume(ckpt_dir, verbose=rank == 0) if cfg.resume == 'auto' else Path(cfg.resume)
+        resume_path = ckpts.find_resume(Path(cfg.ckpt_dir), verbose=rank == 0) if cfg.resume == 'auto' else Path(cfg.resume)
         if resume_path is not None: resume_ck = ckpts.load_checkpoint(resume_path)
     if resume_ck is not None: cfg.stem = ckpts.checkpoint_stem(cfg.arch, resume_ck, cfg.stem, f"--resume {resume_path}")
+    if cfg.pretrained:
+        cfg.stem = ckpts.checkpoint_stem(cfg.arch, ckpts.load_checkpoint(cfg.pretrained), cfg.stem, f"--pretrained {cfg.pretrained}")
     cfg.stem = None if cfg.arch == 'vit_tiny' else archs.check_stem(cfg.stem, cfg.image_size)
     if cfg.seed is None:   # the one seed rule (core): 0, or the resumed run's own
         own = (resume_ck.get('args') or {}).get('seed') if resume_ck is not None and not cfg.restart else None
@@ -305,18 +246,25 @@ def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainC
     if world == 1 and (cfg.world_size > 1 or cfg.multiprocessing_distributed):
         print("=> note: --world-size/--multiprocessing-distributed are launch flags of the reference; without torchrun one "
               "process runs. For N processes: torchrun --nproc_per_node=N smallssl/train.py ...", flush=True)
-
-    device = core.init_distributed(cfg.dist_backend, gpu=cfg.gpu)
+    device = cfg.device(cfg.dist_backend)
     own_group = core.is_dist()
-    try: return _train(cfg, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, resume_path)
+    try: return _train(cfg, device, traindir, resume_ck, resume_path)
     finally:
         if own_group and core.is_dist(): dist.destroy_process_group()
 
 # %% ../nbs/06_train.ipynb #043eff11
-def _train(cfg:TrainConfig, device, rank, world, per_batch, traindir, ckpt_dir, resume_ck, resume_path)->dict:
-    amp_dtype = resolve_amp(cfg.amp, device)
-    channels_last = cfg.channels_last if cfg.channels_last is not None else not cfg.arch.startswith('vit')
-    workers = core.workers_per_process(cfg.workers)
+def _epoch_line(r:dict)->str:
+    return (f"=> epoch {r['epoch']}: loss {r['loss']:.4f}  acc@1 {r['acc1']:.2f}  acc@5 {r['acc5']:.2f}  batch acc@1 {r['batch_acc1']:.2f}  "
+            f"{r['img_per_s']:.1f} img/s  data wait {100 * r['data_wait']:.0f}%")
+
+TRAIN_CURVES = {'training loss': [('InfoNCE loss', 'loss')],
+                'contrastive accuracy': ('%', [('acc@1', 'acc1'), ('acc@5', 'acc5'), ('batch acc@1', 'batch_acc1')])}
+
+def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
+    world, rank = core.get_world_size(), core.get_rank()
+    per_batch, workers = core.batch_per_process(cfg.batch_size, world), core.workers_per_process(cfg.workers)
+    amp_dtype, channels_last = cfg.amp_dtype(device), cfg.use_channels_last()
+    ckpt_dir = Path(cfg.ckpt_dir)
     # -- data ----------------------------------------------------------------------------------------------------------------
     transform = augment.build_train_transform(cfg.image_size, cfg.aug, cfg.cj, cfg.grey_scale, cfg.gaussian_blur,
                                               cfg.aug_has, cfg.has_p, cfg.blur_sigma)
@@ -326,11 +274,11 @@ def _train(cfg:TrainConfig, device, rank, world, per_batch, traindir, ckpt_dir, 
         raise SmallSSLError(f"DATA/train '{traindir}' has {len(dataset)} readable images, fewer than one global batch of "
                             f"{cfg.batch_size} (-b; incomplete batches are dropped): lower -b")
     sampler = EpochSampler(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=True))
+    generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(SeededSamples(dataset, cfg.seed), batch_size=per_batch, sampler=sampler, num_workers=workers,
-                        pin_memory=device.type == 'cuda', drop_last=True, persistent_workers=workers > 0,
-                        generator=torch.Generator().manual_seed(cfg.seed))
+                        pin_memory=device.type == 'cuda', drop_last=True, persistent_workers=workers > 0, generator=generator)
     # -- configuration: printed and saved -----------------------------------------------------------------------------------
-    config = dict(ckpts.plain_args(cfg), train_dir=str(traindir), train_images=len(dataset), world_size=world, batch_per_process=per_batch,
+    config = dict(cfg.record(), train_dir=str(traindir), train_images=len(dataset), world_size=world, batch_per_process=per_batch,
                   workers_per_process=workers, device=str(device), amp=str(amp_dtype).replace('torch.', '') if amp_dtype else 'off',
                   channels_last=channels_last, torch=torch.__version__, resume_from=str(resume_path) if resume_path else None)
     # -- model and optimiser ---------------------------------------------------------------------------------------------
@@ -338,6 +286,7 @@ def _train(cfg:TrainConfig, device, rank, world, per_batch, traindir, ckpt_dir, 
     model = moco.MoCo(cfg.arch, dim=cfg.moco_dim, K=cfg.moco_k, m=cfg.moco_m, T=cfg.moco_t, mlp=cfg.mlp,
                       image_size=cfg.image_size, stem=cfg.stem, shuffle_groups=cfg.shuffle_groups,
                       symmetric=cfg.symmetric).to(device)
+    if cfg.pretrained: ckpts.load_encoder_weights(model, cfg.pretrained, cfg.arch, cfg.image_size, cfg.stem, verbose=core.is_main())
     if channels_last: model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.encoder_q.parameters())
     core.print0(f"=> MoCo {cfg.arch}: encoder_q {n_params / 1e6:.2f} M parameters, queue {cfg.moco_dim} x {cfg.moco_k}, "
@@ -356,37 +305,27 @@ def _train(cfg:TrainConfig, device, rank, world, per_batch, traindir, ckpt_dir, 
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         print("=> config\n" + json.dumps(config, indent=2), flush=True)
         core.save_json(config, ckpt_dir/'config.json')
-    # -- loop ------------------------------------------------------------------------------------------------------------
-    last_path, stats = resume_path, None
+    # -- the epochs ---------------------------------------------------------------------------------------------------------
     if start_epoch >= cfg.epochs: core.print0(f"=> nothing to do: already trained {start_epoch} of --epochs {cfg.epochs}")
-    for epoch in range(start_epoch, cfg.epochs):
-        core.seed_everything(derive_seed(cfg.seed, epoch, rank))
-        sampler.set_epoch(epoch)
-        lr = core.schedule_lr(cfg.lr, epoch, cfg.epochs, cfg.cos, cfg.schedule)
-        for g in optimizer.param_groups: g['lr'] = lr
-        stats = train_one_epoch(model, loader, optimizer, scaler, epoch, device, amp_dtype, channels_last,
-                                batch_size=cfg.batch_size, print_freq=cfg.print_freq)
-        if core.is_main():
-            line = dict(epoch=epoch, loss=stats['loss'], acc1=stats['acc1'], acc5=stats['acc5'], batch_acc1=stats['batch_acc1'], lr=lr,
-                        img_per_s=stats['img_per_s'], data_wait=stats['data_wait'], time=stats['time'])
-            print(f"=> epoch {epoch}: loss {line['loss']:.4f}  acc@1 {line['acc1']:.2f}  acc@5 {line['acc5']:.2f}  batch acc@1 {line['batch_acc1']:.2f}  "
-                  f"{line['img_per_s']:.1f} img/s  data wait {100 * line['data_wait']:.0f}%", flush=True)
-            with open(ckpt_dir/'log.jsonl', 'a') as f: f.write(json.dumps(line) + '\n')
-        if (epoch + 1) % max(cfg.save_freq, 1) == 0 or epoch + 1 == cfg.epochs:
-            state = ckpts.make_checkpoint(model, optimizer, epoch + 1, cfg.arch, scaler, config=cfg) if core.is_main() else None
-            p = ckpts.save_checkpoint(state, ckpt_dir, epoch) if core.is_main() else None
-            if p:
-                last_path = p; core.print0(f"=> saved {p}")
-                if cfg.keep_last: ckpts.prune_checkpoints(ckpt_dir, cfg.keep_last, just_saved=p)
-        core.barrier()
+    def one_epoch(epoch, lr):
+        return train_one_epoch(model, loader, optimizer, scaler, epoch, device, amp_dtype, channels_last,
+                               batch_size=cfg.batch_size, print_freq=cfg.print_freq)
+    records = loop.run_epochs(
+        one_epoch, optimizer, lambda e: core.schedule_lr(cfg.lr, e, cfg.epochs, cfg.cos, cfg.schedule), start_epoch, cfg.epochs,
+        cfg.seed, ckpt_dir, checkpoint=lambda n: ckpts.make_checkpoint(model, optimizer, n, cfg.arch, scaler, config=cfg),
+        checkpoint_file=lambda n: ckpts.checkpoint_path(ckpt_dir, n - 1), save_freq=cfg.save_freq, keep_last=cfg.keep_last,
+        samplers=[sampler], generator=generator, describe=_epoch_line)
+    if core.is_main() and records: loop.plot_curves(loop.read_log(ckpt_dir/'log.jsonl'), TRAIN_CURVES, ckpt_dir/'curves.png', title=f"MoCo {cfg.arch}")
+    saved = [r['checkpoint'] for r in records if 'checkpoint' in r]
+    last = saved[-1] if saved else (str(resume_path) if resume_path else None)
     return dict(arch=cfg.arch, seed=cfg.seed, epochs=cfg.epochs, start_epoch=start_epoch, ckpt_dir=str(ckpt_dir),
-                checkpoint=str(last_path) if last_path else None, final=stats)
+                checkpoint=last, final={k: v for k, v in records[-1].items() if k not in ('epoch', 'checkpoint')} if records else None)
 
 # %% ../nbs/06_train.ipynb #c2f59258
 def main(argv=None # command-line arguments (None: sys.argv[1:])
         ):
     "`smallssl-train` / `torchrun smallssl/train.py`: parse the flags and train."
-    return core.run_cli(lambda a: train(**vars(get_parser().parse_args(a))), argv, prog='smallssl-train')
+    return core.run_cli(lambda a: train(TrainConfig.from_argv(a, 'smallssl-train')), argv, prog='smallssl-train')
 
 # %% ../nbs/06_train.ipynb #08d1540e
 #| eval: false

@@ -4,7 +4,6 @@
 
 # %% ../nbs/11_tsne.ipynb #a3c7a284
 from __future__ import annotations
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +14,12 @@ import matplotlib.pyplot as plt
 from threadpoolctl import threadpool_limits
 
 from .core import *
-from .features import StaticEvalConfig, add_eval_args
+from .config import *
+from .extract import StaticEvalConfig
 
 # %% auto #0
-__all__ = ['MARKERS', 'select_classes', 'tsne_views', 'plot_tsne', 'plot_align_uniform', 'TsneConfig', 'tsne_parser',
-           'write_tsne', 'tsne', 'main']
+__all__ = ['MARKERS', 'select_classes', 'tsne_views', 'plot_tsne', 'plot_align_uniform', 'TsneConfig', 'write_tsne', 'tsne',
+           'main']
 
 # %% ../nbs/11_tsne.ipynb #61539172
 def select_classes(labels:torch.Tensor, # int64 [N]
@@ -108,23 +108,13 @@ def plot_align_uniform(results:list, # dicts with 'name' and the metric keys
 # %% ../nbs/11_tsne.ipynb #ff48965b
 @dataclass
 class TsneConfig(StaticEvalConfig):
-    "Everything `smallssl-tsne` reads: the shared `StaticEvalConfig` and the map (the reference `experiments/tsne.py`'s `-b`)."
-    batch_size:int=128 # images per forward pass over all processes (`-b`)
-    out:str='tsne.png' # picture to write; the coordinates go to the same name with .npz
-    classes:int=10 # the first N classes
-    per_class:int=50 # the first M images of each class drawn (up to M; `subset_per_class` cuts the extraction, exactly)
-    perplexity:float=30. # t-SNE perplexity, 5-50 (capped by the number of points)
-
-def tsne_parser()->argparse.ArgumentParser:
-    "Arguments of `smallssl-tsne`; its defaults are `TsneConfig`'s."
-    D = TsneConfig()
-    p = ArgumentParser(prog='smallssl-tsne', description="t-SNE map of the static views (original, view 1, view 2) of a few classes.")
-    add_eval_args(p, D, subset_alias=False)   # --per-class is the images drawn; the extraction subset keeps --subset-per-class
-    p.add_argument('--out', default=D.out, metavar='FILE.png', output='file', help='picture to write; coordinates go to FILE.npz (default: tsne.png)')
-    p.add_argument('--classes', default=D.classes, type=int, metavar='N', help='the first N classes (default: 10)')
-    p.add_argument('--per-class', default=D.per_class, type=int, metavar='M', help='the first M images of each class (default: 50)')
-    p.add_argument('--perplexity', default=D.perplexity, type=float, help='t-SNE perplexity, 5-50 (default: 30)')
-    return p
+    "t-SNE map of the static views (original, view 1, view 2) of a few classes (the reference's experiments/tsne.py)."
+    batch_size:int = 128
+    subset_per_class:int|None = arg(None, metavar='N', bounds=AT_LEAST_1) # keep only the first N images of every class before extracting, exactly (default: all)
+    out:str = arg('tsne.png', metavar='FILE.png', output='file') # picture to write; the coordinates go to FILE.npz
+    classes:int = arg(10, metavar='N', bounds=AT_LEAST_1) # the first N classes
+    per_class:int = arg(50, metavar='M', bounds=AT_LEAST_1) # the first M images of each class drawn (up to M)
+    perplexity:float = arg(30., bounds=POSITIVE) # t-SNE perplexity, 5-50 (capped by the number of points)
 
 def write_tsne(feats:dict, # static features: `dict(views [3,N,D], labels [N], paths, meta)` (`smallssl.features`)
                out:str|Path='tsne.png', # picture to write; the coordinates go next to it as .npz
@@ -157,14 +147,14 @@ def tsne(config:TsneConfig|None=None, # the map's configuration (None: `TsneConf
          **changes, # `TsneConfig` fields to change, e.g. `data='static', arch='resnet18', pretrained='ckpt.pth.tar', classes=5`
         )->dict:
     "`smallssl-tsne` as `config` (with `changes`) says: the features it names, through `write_tsne`; `json` gets the result."
-    cfg = with_changes(TsneConfig, config, changes, 'tsne')
+    cfg = TsneConfig.make(config, changes, 'tsne')
     res = write_tsne(cfg.static_features(), cfg.out, cfg.classes, cfg.per_class, cfg.perplexity, cfg.seed)
     if res and cfg.json: save_json({**res, 'args': cfg.record()}, cfg.json)
     return res
 
 def main(argv=None):
     "Console entry point `smallssl-tsne`."
-    return run_cli(lambda a: tsne(**vars(tsne_parser().parse_args(a))), argv, prog='smallssl-tsne')
+    return run_cli(lambda a: tsne(TsneConfig.from_argv(a, 'smallssl-tsne')), argv, prog='smallssl-tsne')
 
 # %% ../nbs/11_tsne.ipynb #bbb34edf
 #| eval: false
