@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from smallssl.checkpoint import load_pretrained_encoder
-from smallssl.features import extract_features
+from smallssl.encoder import extract_features
 
 def plain_loop(model, x, bs):
     model.eval()

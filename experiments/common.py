@@ -1,33 +1,27 @@
-"""Shared by the experiment scripts: train with the real `smallssl-train` command, then measure a checkpoint exactly as
-the demo does (precise BN on 2,000 training images, best-NN in norm space over odd k <= 21 on val, instance
-discrimination d-sd on static views of val). Each script in this folder varies one lever against a baseline."""
+"""Shared by the experiment scripts: train a configuration (`recipe(**changes)`, the demo's recipe with one lever changed)
+with the real `smallssl-train` command, then measure the checkpoint and its random initialisation exactly as the demo does,
+with the same function (`smallssl.measure.measure`: precise BN on 2,000 training images, best-NN in norm space over odd
+k <= 21 on val, instance discrimination d-sd on static views of val). Each script in this folder varies one lever
+against a baseline."""
 from __future__ import annotations
 import hashlib, json, os, subprocess, sys, time
 from pathlib import Path
 
-import torch
-
-from smallssl.augment import eval_transform
-from smallssl.checkpoint import load_pretrained_encoder
-from smallssl.data import SafeImageFolder
-from smallssl.features import extract_features, precise_bn
-from smallssl.static import StaticViews
-from smallssl.knn import best_nn
-from smallssl.metrics import instdisc_topk
-from smallssl.static import sample_augs
+from smallssl.encoder import EncoderSpec
+from smallssl.measure import measure, static_views
+from smallssl.train import SMALL_RECIPE, TrainConfig
 
 
-def static_views(data:Path, out:Path, image_size:int, seed:int=0)->Path:
-    "Static (original, view 1, view 2) triples of `data/val`, MoCo v2 augmentation, as the demo writes them."
-    if not (out/'sample-augs.json').exists():
-        sample_augs(data/'val', out, 'moco', 50, image_size, workers=2, seed=seed, preview=None, verbose=False)
-    return out
+def recipe(**changes)->TrainConfig:
+    "The demo's recipe (the train chapter's `SMALL_RECIPE`) with `changes` (fields of `TrainConfig`)."
+    return TrainConfig(**SMALL_RECIPE).changed(**changes)
 
 
-def train(data:Path, ckpt_dir:Path, flags:list, threads:int=2, nproc:int=0)->dict:
-    "Run `smallssl-train DATA flags` in one process (`nproc` 0), or under torchrun as the demo does; returns the log and the wall time."
+def train(data:Path, ckpt_dir:Path, config:TrainConfig, threads:int=2, nproc:int=0)->dict:
+    "Run `smallssl-train` with `config` on `data` in one process (`nproc` 0), or under torchrun as the demo does; the log and the wall time."
+    cfg = config.changed(data=str(data), ckpt_dir=str(ckpt_dir))
     launch = ['-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}', '-m'] if nproc else ['-m']
-    cmd = [sys.executable, *launch, 'smallssl.train', str(data), *map(str, flags), '--ckpt-dir', str(ckpt_dir)]
+    cmd = [sys.executable, *launch, 'smallssl.train', *cfg.to_argv()]
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads)}
     t0 = time.time()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -36,44 +30,33 @@ def train(data:Path, ckpt_dir:Path, flags:list, threads:int=2, nproc:int=0)->dic
     return dict(log=log, seconds=time.time() - t0, checkpoint=str(sorted(ckpt_dir.glob('checkpoint_*.pth.tar'))[-1]))
 
 
-@torch.no_grad()
-def measure(arch:str, ckpt, data:Path, static:Path, image_size:int, precise:int=2000, seed:int=0, stem:str|None=None)->dict:
-    "best-NN (norm, odd k <= 21) and instdisc d-sd Acc@1/@5 of a checkpoint (None: random init), as the demo measures."
-    torch.manual_seed(seed)
-    enc = load_pretrained_encoder(arch, ckpt, image_size=image_size, verbose=False, stem=None if ckpt else stem)
-    tf = eval_transform(image_size)
-    tr, va = SafeImageFolder(data/'train', tf, verbose=False), SafeImageFolder(data/'val', tf, verbose=False)
-    sv = StaticViews(static, 'normal', None, image_size, verbose=False)
-    kw = dict(batch_size=256, workers=0, device='cpu', verbose=False)
-    if precise: precise_bn(enc, tr, precise, seed=seed, **kw)
-    ftr, ytr, _ = extract_features(enc, tr, **kw)
-    fva, yva, _ = extract_features(enc, va, **kw)
-    fsv, _, _ = extract_features(enc, sv, **kw)
-    knn = best_nn(ftr, ytr, fva, yva, k=21, rep_space='norm')
-    top = instdisc_topk(fsv.permute(1, 0, 2), 'd-sd', 5)
-    return dict(best_nn=knn['best_nn'], instdisc1=top[0], instdisc5=top[4])
+def measure_run(config:TrainConfig, checkpoint:str, data:Path, static:Path, out:Path)->dict:
+    "The trained checkpoint and its random initialisation measured as the demo measures them (the measure chapter's `measure`)."
+    spec = EncoderSpec(arch=config.arch, stem=config.stem, image_size=config.image_size, precise_bn=2000, batch_size=256,
+                       workers=0, seed=config.seed)
+    m = measure({'trained': spec.changed(pretrained=checkpoint), 'random': spec}, data, out, static=static, k=21)
+    short = lambda r: dict(best_nn=r['knn']['norm']['best_nn'], instdisc1=r['instdisc']['d-sd']['topk'][0],
+                           instdisc5=r['instdisc']['d-sd']['topk'][4])
+    return {**short(m['trained']), 'random': short(m['random'])}
 
 
 def toy(version:str='v3', root:Path|None=None)->Path:
     "An embedded dataset at its default size (2,000 train, 500 val, 64 px): 'v3' the scenes, 'v2' the textures."
-    from smallssl.data import toy_dataset
+    from smallssl.toy import toy_dataset
     return toy_dataset(root, verbose=False, kind='scenes' if version == 'v3' else 'textures')
 
 
-def run_config(name:str, data:Path, flags:list, out:Path, threads:int=2, nproc:int=0)->dict:
-    "Train one configuration of `smallssl-train` flags (cached in `out/name/result.json`); measure it and its random init."
+def run_config(name:str, data:Path, config:TrainConfig, out:Path, threads:int=2, nproc:int=0)->dict:
+    "Train one configuration (cached in `out/name/result.json`); measure it and its random initialisation."
     res_file = out/name/'result.json'
     if res_file.exists(): return json.loads(res_file.read_text())
-    flags = [*map(str, flags), '-p', '1000', '--keep-last', '1']
-    get = lambda f, default: flags[flags.index(f) + 1] if f in flags else default
-    arch, image_size, seed = get('-a', 'resnet50'), int(get('--image-size', 224)), int(get('--seed', 0))
-    stem = get('--stem', None)
+    config = config.changed(print_freq=1000, keep_last=1)
     tag = hashlib.sha1(str(Path(data).resolve()).encode()).hexdigest()[:8]   # two datasets may share a folder name
-    static = static_views(data, out/f'static-{data.name}-{tag}-{image_size}', image_size, seed)
-    res = train(data, out/name/'checkpoints', flags, threads, nproc)
-    res.update(measure(arch, res['checkpoint'], data, static, image_size, seed=seed))
-    res['random'] = measure(arch, None, data, static, image_size, seed=seed, stem=stem)
-    res['flags'] = flags
+    static = out/f'static-{data.name}-{tag}-{config.image_size}'
+    static_views(Path(data)/'val', static, config.image_size, 50, config.seed)
+    res = train(data, out/name/'checkpoints', config, threads, nproc)
+    res.update(measure_run(config, res['checkpoint'], data, static, out/name/'measure'))
+    res['flags'] = config.to_argv()
     res_file.write_text(json.dumps(res, indent=1))
     return res
 

@@ -10,7 +10,7 @@ one lever and spends about the same wall time (epochs chosen from the speeds mea
 - `batch-128`: a global batch of 128 (64 per process, lr scaled to 0.015), 26 epochs: fewer, cheaper-per-image steps;
 - `24px`: 24 px images (training and the static views), 24 epochs.
 
-Embedded textures, seed 0, measured as the demo measures (`common.measure`), each against its random initialisation.
+Embedded textures, seed 0, measured as the demo measures (`smallssl.measure.measure`), each against its random initialisation.
 The time column is wall time of training, comparable only between rows run on an otherwise idle machine.
 
     python experiments/demo_budget.py [--only NAME ...] [--out runs/experiments]
@@ -18,10 +18,9 @@ The time column is wall time of training, comparable only between rows run on an
 import argparse, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_config, table, toy
-from smallssl.demo import train_flags
+from common import recipe, run_config, table, toy
 
-LEVERS = {  # row -> the `train_flags` arguments it changes from the baseline (20 epochs of the demo's recipe)
+LEVERS = {  # row -> the `TrainConfig` fields it changes from the baseline (20 epochs of the demo's recipe)
     'baseline-20-epochs': {},
     'lr-0.015': dict(lr=0.015),
     'batch-128': dict(batch_size=128, lr=0.015, epochs=26),
@@ -37,7 +36,7 @@ if __name__ == '__main__':
     for name, change in LEVERS.items():
         if a.only and not any(s in name for s in a.only): continue
         r = {'epochs': 20, **change}
-        res = run_config(f"budget-{name}", data, train_flags(**r), out, threads=1, nproc=2)
+        res = run_config(f"budget-{name}", data, recipe(**r), out, threads=1, nproc=2)
         rows.append((f"{name} ({r['epochs']} epochs)", res))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
     print("\nembedded textures, torchrun with two processes of one thread, seed 0\n")

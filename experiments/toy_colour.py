@@ -13,20 +13,19 @@ import argparse, sys, unittest.mock
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
-from common import run_config, table, toy
-import smallssl.data as sdata
-from smallssl.demo import train_flags
+from common import recipe, run_config, table, toy
+import smallssl.toy as stoy
 
 
 def muted_toy(root:Path, saturation:float)->Path:
     "The embedded dataset (default sizes) drawn with colours `saturation` of the way from their grey."
-    colour = sdata._colour
+    colour = stoy._colour
     def muted(rng, lum):
         c = colour(rng, lum)
         grey = c @ np.array([.299, .587, .114])
         return grey + saturation * (c - grey)
-    with unittest.mock.patch.object(sdata, '_colour', muted):
-        return sdata.toy_dataset(root, verbose=False)
+    with unittest.mock.patch.object(stoy, "_colour", muted):
+        return stoy.toy_dataset(root, verbose=False)
 
 
 if __name__ == '__main__':
@@ -36,7 +35,7 @@ if __name__ == '__main__':
     p.add_argument('--out', default='runs/experiments')
     a = p.parse_args()
     out = Path(a.out)
-    flags = train_flags(epochs=a.epochs)
+    flags = recipe(epochs=a.epochs)
     rows = [('v3 scenes (the baseline)', run_config(f"demo-recipe-e{a.epochs}", toy('v3'), flags, out))]
     print(table(rows).splitlines()[-1], flush=True)
     data = muted_toy(out/'data'/f'muted-{a.saturation:g}', a.saturation)

@@ -1,7 +1,7 @@
 """Does the embedded dataset let MoCo learn individuals? The textures of v2 against the scenes of v3, same recipe.
 
 Both datasets have 10 classes, 2,000 training and 500 validation images of 64 px. Each is trained with the demo's recipe
-(`smallssl.demo.train_flags` defaults, `--epochs` epochs, one process) and measured as the demo measures, against the
+(`smallssl.train.SMALL_RECIPE`, `--epochs` epochs, one process) and measured as the demo measures, against the
 same network at random initialisation. The v2 textures are `smallssl.data.toy_dataset(kind='textures')`.
 
     python experiments/toy_data.py [--epochs 8] [--out runs/experiments]   (shares the baseline row of demo_recipe.py)
@@ -11,8 +11,7 @@ The demo's 30 epochs: --epochs 30.
 import argparse, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_config, table, toy
-from smallssl.demo import train_flags
+from common import recipe, run_config, table, toy
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -20,7 +19,7 @@ if __name__ == '__main__':
     p.add_argument('--out', default='runs/experiments')
     a = p.parse_args()
     out = Path(a.out)
-    flags = train_flags(epochs=a.epochs)
+    flags = recipe(epochs=a.epochs)
     rows = []
     for name, version, run in [('v2: textures in two grey levels', 'v2', 'textures-v2'),
                                ('v3: scenes (main object, clutter, colour)', 'v3', 'demo-recipe')]:

@@ -53,7 +53,6 @@ def blur_sigma(image_size:int=REF_SIZE, # side of the view in pixels (`--image-s
     s = image_size / REF_SIZE
     return REF_BLUR_SIGMA[0] * s, REF_BLUR_SIGMA[1] * s
 
-
 # %% ../nbs/02_augment.ipynb #7fc3d75f
 class HideAndSeek:
     "Hide random patches of a normalised image tensor (set them to 0, the mean colour)."

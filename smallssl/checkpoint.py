@@ -46,17 +46,18 @@ def plain_args(config # a run's configuration: a dataclass (`TrainConfig`), pars
     return {k: _plain(v) for k, v in d.items()}
 
 # %% ../nbs/05_checkpoint.ipynb #4fe9e3f7
-def make_checkpoint(model:nn.Module, # MoCo model, plain or DDP-wrapped
+def make_checkpoint(model:nn.Module, # the trained model (MoCo, a classifier), plain or DDP-wrapped
                     optimizer:torch.optim.Optimizer, # its optimiser
                     epoch:int, # number of epochs finished (the reference's `epoch + 1`)
                     arch:str, # encoder architecture (`-a`)
-                    scaler=None, # a `torch.amp.GradScaler` or None
-                    config=None, # the run's configuration (`TrainConfig`, Namespace or dict), stored under `args`
+                    scaler=None, # a `torch.amp.GradScaler` (MoCo training) or None (no `scaler` entry)
+                    config=None, # the run's configuration (a `Config`, Namespace or dict), stored under `args`
+                    **extra, # more entries (linear evaluation: `best_acc1`, `history`)
                    )->dict:
-    "The checkpoint dict the reference writes (`epoch`, `arch`, `state_dict`, `optimizer`) plus `scaler` and `args`."
-    return {'epoch': epoch, 'arch': arch, 'state_dict': moco_state_dict(model), 'optimizer': optimizer.state_dict(),
-            'scaler': scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
-            'args': plain_args(config)}
+    "The checkpoint dict the reference writes (`epoch`, `arch`, `state_dict` with DDP's `module.` prefix, `optimizer`) plus `scaler`, `args` and `extra`."
+    ck = {'epoch': epoch, 'arch': arch, 'state_dict': moco_state_dict(model), 'optimizer': optimizer.state_dict()}
+    if scaler is not None: ck['scaler'] = scaler.state_dict() if scaler.is_enabled() else None
+    return {**ck, 'args': plain_args(config), **extra}
 
 # %% ../nbs/05_checkpoint.ipynb #b9083393
 def checkpoint_path(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
@@ -273,7 +274,7 @@ def load_pretrained_encoder(arch:str, # encoder architecture (`-a`)
         print0(f"=> loaded {arch} encoder from {path}: used {len(state)}, missing {missing}, ignored [{', '.join(_group(ignored, prefix))}]")
     return enc.eval()
 
-# %% ../nbs/05_checkpoint.ipynb #232cc397
+# %% ../nbs/05_checkpoint.ipynb #2f16d6f5
 def load_encoder_weights(model:nn.Module, # a MoCo model (plain or DDP-wrapped): `encoder_q` and `encoder_k`
                          path, # encoder weights in any layout `load_pretrained_encoder` reads
                          arch:str, # the encoders' architecture (`-a`)

@@ -4,9 +4,8 @@
 
 # %% ../nbs/00a_config.ipynb #f639308d
 from __future__ import annotations
-import argparse, ast, dataclasses, io, linecache, sys, tokenize
+import argparse, ast, dataclasses, io, linecache, re, sys, tokenize
 from dataclasses import MISSING, dataclass, field
-from pathlib import Path
 
 from .core import *
 
@@ -114,6 +113,7 @@ def _parse_type(ann:str)->tuple:
 class _Spec:
     "A field's flag, resolved: what `parser`, `check` and `to_argv` need."
     name:str; options:list; flag:Flag; help:str; default:object; base:type; elem:type; optional:bool; owner:str=None
+    own_default:bool=True # the default is the class's own (a nested configuration may give another)
     @property
     def display(self)->str: return '/'.join(self.options) if self.options else (self.flag.metavar or self.name.upper())
 
@@ -134,8 +134,8 @@ class Config:
     @classmethod
     def specs(cls, _defaults=None)->list:
         "Every flag of this configuration (nested configurations flattened), resolved."
-        docs, out = config_docs(cls), []
-        defaults = _defaults if _defaults is not None else cls()
+        docs, out, plain = config_docs(cls), [], cls()
+        defaults = _defaults if _defaults is not None else plain
         for f in dataclasses.fields(cls):
             flag, default = cls._flag(f.name), getattr(defaults, f.name)
             if dataclasses.is_dataclass(default) and isinstance(default, Config):
@@ -147,7 +147,8 @@ class Config:
             if flag.positional: opts = []
             elif own in names: opts = names   # the spellings in the order given
             else: opts = [n for n in names if not n.startswith('--')] + [own] + [n for n in names if n.startswith('--')]
-            out.append(_Spec(f.name, opts, flag, docs.get(f.name, ''), default, base, elem, optional))
+            out.append(_Spec(f.name, opts, flag, docs.get(f.name, ''), default, base, elem, optional,
+                             own_default=default == getattr(plain, f.name)))
         return out
 
     @classmethod
@@ -157,7 +158,7 @@ class Config:
         "The command's argument parser, one flag per field, defaults from `cls()`."
         p = ArgumentParser(prog=prog, description=description or (cls.__doc__ or '').split('\n')[0])
         for s in cls.specs():
-            fl, kw = s.flag, dict(help=s.help, dest=s.name)
+            fl, kw = s.flag, dict(help=s.help if s.own_default else re.sub(r'\s*\(default(?:[^()]|\([^()]*\))*\)', '', s.help), dest=s.name)
             if fl.positional:
                 kw.pop('dest')
                 kw.update(metavar=fl.metavar or s.name.upper(), default=s.default)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ba8aac04
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, math, os, random, sys, tempfile
+import argparse, contextlib, json, math, os, random, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +70,7 @@ class HelpFormatter(argparse.HelpFormatter):
     "`--help` that states each flag's default once: appended unless the help already says it or there is none (None, False)."
     def _get_help_string(self, action):
         h = action.help or ''
-        if '(default' in h or not action.option_strings or action.default in (None, False, argparse.SUPPRESS): return h
+        if '(default' in h or not action.option_strings or action.default is None or action.default is False or action.default == argparse.SUPPRESS: return h
         return h + ' (default: %(default)s)'
 
 class ArgumentParser(argparse.ArgumentParser):

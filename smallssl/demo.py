@@ -4,7 +4,8 @@
 
 # %% ../nbs/15_demo.ipynb #40f982b9
 from __future__ import annotations
-import argparse, inspect, json, os, shlex, subprocess, sys, time
+import os, shlex, subprocess, sys, time
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -12,111 +13,46 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from .core import *
-from .data import resolve_data
-import smallssl.archs, smallssl.train, smallssl.features, smallssl.static, smallssl.knn, smallssl.metrics
+from .config import *
+from .toy import resolve_data
+from .knn import plot_acc_by_k
+from .loop import plot_curves, read_log
+from .measure import measure
+from .encoder import EncoderSpec
+from .train import SMALL_RECIPE, TRAIN_CURVES, TrainConfig
+import smallssl.train
 
 # %% auto #0
-__all__ = ['train_flags', 'demo_commands', 'run_stage', 'read_log', 'plot_training', 'plot_comparison', 'summarise',
-           'learning_checks', 'write_report', 'run_demo', 'main']
+__all__ = ['DemoConfig', 'train_command', 'plot_comparison', 'summarise', 'learning_checks', 'write_report', 'run_demo', 'main']
 
 # %% ../nbs/15_demo.ipynb #b5532e20
-def train_flags(arch:str='resnet18', # encoder (`-a`)
-                stem:str|None='imagenet', # `--stem` (None: the default for the image size)
-                epochs:int=30, # training epochs
-                batch_size:int=64, # global batch (`-b`)
-                lr:float=0.0075, # learning rate (the paper's 0.06 at batch 512, scaled to the batch)
-                moco_k:int=1024, # queue length (`--moco-k`)
-                moco_m:float=0.99, # key-encoder momentum (`--moco-m`)
-                aug:str='v2', # augmentation recipe (`--aug`)
-                symmetric:bool=True, # symmetric loss (`--symmetric`)
-                image_size:int=32, # `--image-size`
-                workers:int=1, # data-loading workers per node, split over its processes (`-j`)
-                seed:int=0, # `--seed`
-               )->list:
-    "The `smallssl-train` flags of the demo's recipe (the paper's head, temperature and schedule; the sizes of this chapter)."
-    f = ["-a", arch, "--lr", str(lr), "--batch-size", str(batch_size), "-j", str(workers), "--epochs", str(epochs),
-         "--mlp", "wide", "--moco-t", "0.1", "--moco-k", str(moco_k), "--moco-m", str(moco_m), "--aug", aug, "--cos",
-         "--image-size", str(image_size), "--seed", str(seed)]
-    if aug == 'improved': f += ["--cj", "1.", "--grey-scale", "0.5", "--gaussian-blur", "0.5"]
-    if stem: f += ["--stem", stem]
-    if symmetric: f.append("--symmetric")
-    return f
+@dataclass
+class DemoConfig(Config):
+    "Train MoCo briefly with torchrun (the embedded textures unless --data), measure random vs trained, write a report."
+    out:str = arg('runs/demo', metavar='DIR', output='dir') # run folder (earlier results in it are replaced)
+    data:str|None = arg(None, metavar='DIR') # dataset root with train/ and val/, or toy-scenes (default: the embedded textures, toy-textures)
+    recipe:TrainConfig = arg(TrainConfig(**SMALL_RECIPE), only=('arch', 'stem', 'image_size', 'epochs', 'batch_size', 'lr', 'moco_k', 'moco_m', 'aug', 'symmetric', 'workers', 'seed')) # the training recipe (`SMALL_RECIPE`); its listed fields are flags of the demo
+    nproc:int = arg(2, metavar='N', bounds=AT_LEAST_1) # torchrun processes, one thread each (the global batch is split between them)
+    precise_bn:int = arg(2000, metavar='N', bounds=NON_NEGATIVE) # images for re-estimating BatchNorm statistics before measuring
+    k:int = arg(21, '-k', metavar='K', bounds=AT_LEAST_1) # largest k of best-NN
 
-def demo_commands(data:Path, # dataset root with train/ and val/
-                  out:Path, # run folder
-                  nproc:int=2, # torchrun processes, one thread each (the global batch is split between them)
-                  precise_bn:int=2000, # images for re-estimating BatchNorm statistics
-                  k:int=21, # largest k for best-NN
-                  **recipe, # `train_flags`' parameters (arch, stem, epochs, batch_size, lr, ...); unset: its defaults
-                 )->dict:
-    "The command lines (argument lists) of each demo stage."
-    out, data = Path(out), Path(data)
-    r = {**{k_: p.default for k_, p in inspect.signature(train_flags).parameters.items()}, **recipe}
-    train_py = Path(smallssl.train.__file__)
-    ckpt_dir, static, feats = out/"checkpoints", out/"static", out/"features"
-    cmds = {"train": [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(train_py),
-                      str(data), *train_flags(**r), "-p", "10", "--keep-last", "1", "--ckpt-dir", str(ckpt_dir)],
-            "static": ["smallssl-sample-augs", str(data/"val"), str(static), "--aug", "moco", "--images-per-class", "50",
-                       "--image-size", str(r['image_size']), "-j", "2", "--seed", str(r['seed'])]}
-    ckpt = ckpt_dir/f"checkpoint_{r['epochs']-1:04d}.pth.tar"
-    for name, pre in (("random", []), ("trained", ["--pretrained", str(ckpt)])):
-        common = ["-a", r['arch'], *pre, *(["--stem", r['stem']] if r['stem'] else []), "--image-size", str(r['image_size']),
-                  "-b", "256", "-j", str(r['workers']), "--precise-bn", str(precise_bn), "--seed", str(r['seed'])]
-        cmds[f"extract-knn-{name}"] = ["smallssl-extract", str(data), "--knn", *common, "-o", str(feats/f"{name}-knn.pt")]
-        cmds[f"extract-static-{name}"] = ["smallssl-extract", str(data), "--static", str(static), *common,
-                                          "-o", str(feats/f"{name}-static.pt")]
-        cmds[f"knn-{name}"] = ["smallssl-knn", "--features", str(feats/f"{name}-knn.pt"), "-k", str(k), "--rep-space", "norm",
-                               "--json", str(out/"json"/f"knn-{name}.json")]
-        cmds[f"instdisc-{name}"] = ["smallssl-instdisc", "--features", str(feats/f"{name}-static.pt"), "--mode", "d-sd",
-                                    "--topk", "5", "--json", str(out/"json"/f"instdisc-{name}.json")]
-        cmds[f"stats-{name}"] = ["smallssl-stats", "--features", str(feats/f"{name}-static.pt"),
-                                 "--json", str(out/"json"/f"stats-{name}.json")]
-    return cmds
+    def training(self, data:Path)->TrainConfig:
+        "The training run: the recipe on `data`, its checkpoints (only the newest kept) in OUT/checkpoints."
+        return self.recipe.changed(data=str(data), ckpt_dir=str(Path(self.out)/'checkpoints'), print_freq=10, keep_last=1)
 
-# %% ../nbs/15_demo.ipynb #eaee2b58
-_STAGES = {"smallssl-sample-augs": smallssl.static.main, "smallssl-extract": smallssl.features.main,
-           "smallssl-knn": smallssl.knn.main, "smallssl-instdisc": smallssl.metrics.instdisc_main,
-           "smallssl-stats": smallssl.metrics.stats_main}
+    def encoders(self, checkpoint:str)->dict:
+        "The two encoders measured: the recipe's network at random initialisation and the trained checkpoint."
+        r = self.recipe
+        spec = EncoderSpec(arch=r.arch, stem=r.stem, image_size=r.image_size, precise_bn=self.precise_bn, batch_size=256,
+                           workers=r.workers, seed=r.seed)
+        return {'random': spec, 'trained': spec.changed(pretrained=checkpoint)}
 
-def run_stage(cmd:list, # a command line from `demo_commands`
-              log=None, # open file that receives the output of a subprocess
-             ):
-    "Run one stage: console scripts in this process, anything else as a subprocess; a failure raises `SmallSSLError`."
-    print(f"\n$ {shlex.join(cmd)}", flush=True)
-    if cmd[0] in _STAGES:
-        try: _STAGES[cmd[0]](cmd[1:])
-        except SystemExit as e:
-            if e.code: raise SmallSSLError(f"stage `{cmd[0]}` failed (exit {e.code}); see the message above")
-        return
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    p = subprocess.run(cmd, env=env)
-    if p.returncode: raise SmallSSLError(f"stage failed (exit {p.returncode}): {shlex.join(cmd)}")
-
-# %% ../nbs/15_demo.ipynb #e4782bd1
-def read_log(path # `<ckpt-dir>/log.jsonl`
-            )->list:
-    "The per-epoch records of a training run (the last record of each epoch wins after a resume)."
-    rows = {}
-    for line in Path(path).read_text().splitlines():
-        if line.strip(): r = json.loads(line); rows[r["epoch"]] = r
-    return [rows[e] for e in sorted(rows)]
-
-def plot_training(log:list, # records from `read_log`
-                  path=None # PNG to write (None: return the figure, to show in a notebook)
-                 ):
-    "Loss and contrastive accuracy (against the queue; and within the batch when logged) against epoch."
-    sns = plot_style()
-    ep = [r["epoch"] for r in log]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    sns.lineplot(x=ep, y=[r["loss"] for r in log], marker="o", ax=a); a.set(xlabel="epoch", ylabel="InfoNCE loss", title="training loss")
-    names = [("acc@1", "acc1"), ("acc@5", "acc5")] + [("batch acc@1", "batch_acc1")] * all("batch_acc1" in r for r in log)
-    rows = [(name, r["epoch"], r[key]) for name, key in names for r in log]
-    sns.lineplot(x=[r[1] for r in rows], y=[r[2] for r in rows], hue=[r[0] for r in rows], marker="o", ax=b)
-    b.set(xlabel="epoch", ylabel="%", title="contrastive accuracy")
-    fig.tight_layout()
-    if path is None: return fig
-    fig.savefig(path, dpi=100); plt.close(fig)
-    return Path(path)
+def train_command(cfg:TrainConfig, # the training run
+                  nproc:int, # torchrun processes
+                 )->list:
+    "The torchrun command line of a training run (as the demo launches it and the report prints it)."
+    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
+            str(Path(smallssl.train.__file__)), *cfg.to_argv()]
 
 # %% ../nbs/15_demo.ipynb #24965f3e
 _BARS = [("best-NN (%)", ("knn", "best_nn")), ("instdisc acc@1 (%)", ("instdisc", "top1")),
@@ -135,21 +71,17 @@ def plot_comparison(results:dict, # {'random': {...}, 'trained': {...}} as `summ
         sns.barplot(x=names, y=vals, hue=names, palette=colours, legend=False, ax=ax)
         for c in ax.containers: ax.bar_label(c, fmt="%.2f", fontsize=8)
         ax.set_title(title, fontsize=9)
-    smallssl.knn.plot_acc_by_k({n: results[n]["knn"] for n in names}, ax=axs[-1], title="best-NN against k")
+    plot_acc_by_k({n: results[n]["knn"] for n in names}, ax=axs[-1], title="best-NN against k")
     axs[-1].set_ylabel("k-NN accuracy (%)")
     fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
     return Path(path)
 
 # %% ../nbs/15_demo.ipynb #4b159983
-def summarise(out:Path # run folder
+def summarise(measured:dict # name -> `measure`'s result
              )->dict:
-    "Collect the JSON results of each encoder: {'random': {'knn', 'instdisc', 'stats'}, 'trained': {...}}."
-    res = {}
-    for name in ("random", "trained"):
-        r = {g: json.loads((Path(out)/"json"/f"{g}-{name}.json").read_text()) for g in ("knn", "instdisc", "stats")}
-        r["instdisc"]["top1"] = r["instdisc"]["topk"][0]
-        res[name] = r
-    return res
+    "The demo's view of the measurement: name -> {'knn' (norm space), 'instdisc' (d-sd, with `top1`), 'stats'}."
+    return {n: {'knn': m['knn']['norm'], 'instdisc': {**m['instdisc']['d-sd'], 'top1': m['instdisc']['d-sd']['topk'][0]},
+                'stats': m['stats']} for n, m in measured.items()}
 
 # %% ../nbs/15_demo.ipynb #ae8aac47
 def learning_checks(results:dict, # from `summarise`
@@ -168,7 +100,8 @@ def learning_checks(results:dict, # from `summarise`
 # %% ../nbs/15_demo.ipynb #84cdc665
 def write_report(out:Path, # run folder
                  results:dict, # from `summarise`
-                 cmds:dict, # from `demo_commands`
+                 cfg:DemoConfig, # the demo's configuration
+                 commands:dict, # stage -> the command lines (str) that reproduce it
                  timings:dict, # stage -> seconds
                  log:list, # training records
                 )->Path:
@@ -185,17 +118,15 @@ def write_report(out:Path, # run folder
     table = ["| metric | random init | trained |", "|---|---|---|"]
     table += [f"| {lab} | {f.format(r[g][k])} | {f.format(t[g][k])} |" for lab, g, k, f in rows]
     last = log[-1] if log else {}
-    train = cmds['train']
-    arch, batch = train[train.index('-a') + 1], int(train[train.index('--batch-size') + 1])
-    nproc = int(next(a for a in train if a.startswith('--nproc_per_node=')).split('=')[1])
-    bacc = (f", batch acc@1 {last['batch_acc1']:.1f} % (chance {100 * nproc / batch:.1f} %: finding the own key among the step's"
-            f" keys)") if 'batch_acc1' in last else ""
-    cmd_text = "\n".join(f"# {name}\n{shlex.join(c)}" for name, c in cmds.items())
+    r_ = cfg.recipe
+    bacc = (f", batch acc@1 {last['batch_acc1']:.1f} % (chance {100 * cfg.nproc / r_.batch_size:.1f} %: finding the own key among "
+            f"the step's keys)") if 'batch_acc1' in last else ""
+    cmd_text = "\n".join(f"# {name}\n" + "\n".join(cs) for name, cs in commands.items())
     checks = "\n".join(f"- {'yes' if ok else 'NO'}: {name}: {what}" for name, (ok, what) in learning_checks(results, log).items())
     md = f"""# smallssl demo report
 
-Data `{train[6]}`, `{arch}`, MoCo with the demo's recipe (`smallssl-train {shlex.join(train[7:])}`,
-`torchrun --nproc_per_node={nproc}`).
+Data `{cfg.recipe.data}`, `{r_.arch}`, MoCo with the demo's recipe (`smallssl-train {shlex.join(r_.to_argv())}`,
+`torchrun --nproc_per_node={cfg.nproc}`).
 Trained for {len(log)} epochs in {timings.get('train', 0):.0f} s (last epoch: loss {last.get('loss', float('nan')):.3f},
 contrastive acc@1 {last.get('acc1', float('nan')):.1f} % against the queue{bacc}). Whole demo: {sum(timings.values()):.0f} s.
 
@@ -217,67 +148,44 @@ Stage times (s): {', '.join(f'{k} {v:.0f}' for k, v in timings.items())}
 ```
 """
     (out/"report.md").write_text(md)
-    save_json({"results": results, "timings_s": timings, "train_log": log,
-               "commands": {k: shlex.join(v) for k, v in cmds.items()}}, out/"results.json")
+    save_json({"results": results, "timings_s": timings, "train_log": log, "commands": commands, "config": cfg.record()},
+              out/"results.json")
     return out/"report.md"
 
 # %% ../nbs/15_demo.ipynb #8f4992fb
-def run_demo(out="runs/demo", # run folder (created; earlier results in it are replaced)
-             data=None, # dataset root (default: the embedded textures, `toy-textures`)
-             **kwargs # passed to `demo_commands` (arch, epochs, batch_size, ...)
+def run_demo(config:DemoConfig|None=None, # the demo's configuration (None: `DemoConfig()`)
+             **changes, # `DemoConfig` fields to change, e.g. `out='runs/d2', data='photos'`
             )->dict:
-    "Train, evaluate random vs trained, and write the report; returns the results."
-    data = resolve_data(data or 'toy-textures')   # a bad --data fails before anything is written
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    cmds = demo_commands(data, out, **kwargs)
-    timings = {}
-    for name, cmd in cmds.items():
-        t0 = time.time(); run_stage(cmd); timings[name] = time.time() - t0
-    log = read_log(out/"checkpoints"/"log.jsonl")
-    results = summarise(out)
-    plot_training(log, out/"training.png")
+    "Train, measure random vs trained, and write the report; returns the summarised results."
+    cfg = DemoConfig.make(config, changes, 'run_demo')
+    data = resolve_data(cfg.data or 'toy-textures')   # a bad --data fails before anything is written
+    out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)
+    cfg.recipe = train = cfg.training(data)
+    cmd = train_command(train, cfg.nproc)
+    print(f"\n$ {shlex.join(cmd)}", flush=True)
+    t0 = time.time()
+    p = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1")))
+    if p.returncode: raise SmallSSLError(f"training failed (exit {p.returncode}): {shlex.join(cmd)}")
+    timings = {'train': time.time() - t0}
+    ckpt = str(Path(train.ckpt_dir)/f"checkpoint_{train.epochs - 1:04d}.pth.tar")
+    t0 = time.time()
+    measured = measure(cfg.encoders(ckpt), data, out, k=cfg.k)
+    timings['measure'] = time.time() - t0
+    log = read_log(Path(train.ckpt_dir)/"log.jsonl")
+    results = summarise(measured)
+    plot_curves(log, TRAIN_CURVES, out/"training.png")
     plot_comparison(results, out/"comparison.png")
-    report = write_report(out, results, cmds, timings, log)
+    commands = {'train': [shlex.join(cmd)], **{n: m['commands'] for n, m in measured.items()}}
+    report = write_report(out, results, cfg, commands, timings, log)
     print()
     for name, (ok, what) in learning_checks(results, log).items(): print(f"{'yes' if ok else 'NO '}  {name}: {what}")
     print(f"report: {report}  ({sum(timings.values()):.0f} s)")
     return results
 
 # %% ../nbs/15_demo.ipynb #f979ad78
-def _parse(argv=None):
-    d = {k: p.default for k, p in inspect.signature(train_flags).parameters.items()}
-    p = ArgumentParser(prog="smallssl-demo",
-                                description="Train MoCo briefly with torchrun (the embedded dataset unless --data), evaluate "
-                                "random vs trained, write a report.")
-    p.add_argument("--out", default="runs/demo", output='dir', help="run folder")
-    p.add_argument("--data", default=None, help="dataset root with train/ and val/, or toy-scenes (default: the embedded textures, toy-textures)")
-    p.add_argument("-a", "--arch", default=d["arch"], choices=smallssl.archs.ARCHS, help="encoder")
-    p.add_argument("--stem", default=d["stem"], choices=["imagenet", "small"], help="encoder stem")
-    p.add_argument("--epochs", default=d["epochs"], type=int, help="training epochs")
-    add_batch_arg(p, d["batch_size"], "images per optimiser step")
-    p.add_argument("--lr", default=d["lr"], type=float, help="learning rate")
-    p.add_argument("--moco-k", default=d["moco_k"], type=int, help="queue length")
-    p.add_argument("--moco-m", default=d["moco_m"], type=float, help="key-encoder momentum")
-    p.add_argument("--aug", default=d["aug"], choices=["v1", "v2", "improved"], help="augmentation recipe")
-    p.add_argument("--symmetric", default=d["symmetric"], action=argparse.BooleanOptionalAction, help="symmetric loss")
-    p.add_argument("--image-size", default=d["image_size"], type=int, help="image side")
-    p.add_argument("--nproc", default=inspect.signature(demo_commands).parameters["nproc"].default, type=int,
-                   help="torchrun processes, one thread each (default: %(default)s)")
-    p.add_argument("-j", "--workers", default=d["workers"], type=int, metavar="N",
-                   help="data-loading workers per node, split over its processes, as everywhere (default: %(default)s: each process gets one)")
-    p.add_argument("--precise-bn", default=2000, type=int, help="images for re-estimating BatchNorm statistics")
-    p.add_argument("-k", default=21, type=int, help="largest k of best-NN")
-    add_seed_arg(p)   # every stage gets it
-    return p.parse_args(argv)
-
 def main(argv=None):
     "Console script `smallssl-demo`."
-    def work(argv):
-        a = _parse(argv)
-        recipe = dict(arch=a.arch, stem=a.stem, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, moco_k=a.moco_k, moco_m=a.moco_m,
-                      aug=a.aug, symmetric=a.symmetric, image_size=a.image_size, workers=a.workers, seed=a.seed)
-        return run_demo(a.out, a.data, nproc=a.nproc, precise_bn=a.precise_bn, k=a.k, **recipe)
-    run_cli(work, argv, prog="smallssl-demo")
+    run_cli(lambda a: run_demo(DemoConfig.from_argv(a, 'smallssl-demo')), argv, prog="smallssl-demo")
 
 # %% ../nbs/15_demo.ipynb #5b16391e
 #| eval: false

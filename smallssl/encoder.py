@@ -169,7 +169,7 @@ class EncoderSpec(Config):
     channels_last:bool|None = None # channels_last memory format (default: on for CNNs, off for vit)
     gpu:int|None = arg(None, metavar='I', bounds=NON_NEGATIVE) # GPU index of a one-process run (default: 0 where there is a GPU, else the CPU)
     batch_size:int = arg(256, '-b', metavar='N', bounds=AT_LEAST_1) # images per forward pass over all processes, split evenly between them
-    workers:int|None = arg(None, '-j', metavar='N', bounds=NON_NEGATIVE) # data-loading workers per node, split over its processes (default: min(32, CPUs); 0: in the main process)
+    workers:int|None = arg(None, '-j', metavar='N', bounds=NON_NEGATIVE) # data-loading workers per node, split over its processes; 0: in the main process (default: min(32, CPUs))
     seed:int = arg(0, metavar='N', bounds=NON_NEGATIVE) # seed of everything the command draws: a random encoder, image samples, augmentations
 
     def check(self):

@@ -11,11 +11,12 @@ import torch
 
 from .core import *
 from .config import *
-from .data import SafeImageFolder, resolve_data
+from .data import SafeImageFolder
+from .toy import resolve_data
 from .augment import eval_transform
 from .static import DATASET_MODES, StaticViews
 from .encoder import EncoderSpec
-from .features import check_finite, load_features, read_knn_features, read_static_features, save_features
+from .features import check_finite, read_knn_features, read_static_features, save_features
 
 # %% auto #0
 __all__ = ['MODEL_FLAGS', 'static_features', 'split_features', 'knn_features', 'EvalConfig', 'StaticSubset', 'FeaturesConfig',

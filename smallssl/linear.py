@@ -13,17 +13,17 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import *
-from .archs import check_arch
-from .checkpoint import plain_args
-from .data import SafeImageFolder, resolve_data, check_image_folder
+from .config import *
+from .data import SafeImageFolder, check_image_folder
+from .toy import resolve_data
 from .augment import eval_transform, train_transform
-from .features import knn_features, read_knn_features, EvalEncoder
-from .supervised import (SupervisedConfig, add_supervised_args, build_classifier, evaluate, fit, frozen_precise_bn,
-                                 resume_state)
+from .encoder import EncoderSpec
+from .features import read_knn_features
+from .extract import knn_features
+from .supervised import SupervisedConfig, build_classifier, evaluate, fit, frozen_precise_bn, resume_state
 
 # %% auto #0
-__all__ = ['lincls_datasets', 'fit_logreg', 'standardize', 'logreg_probe', 'LinclsConfig', 'lincls_parser', 'run_probe', 'lincls',
-           'main']
+__all__ = ['lincls_datasets', 'fit_logreg', 'standardize', 'logreg_probe', 'LinclsConfig', 'run_probe', 'lincls', 'main']
 
 # %% ../nbs/13_linear.ipynb #63db2a3b
 def lincls_datasets(data:str|None, # ImageFolder root with train/ and val/ (None: embedded toy dataset)
@@ -122,35 +122,23 @@ def logreg_probe(train_x:torch.Tensor, # N x D training features (raw)
 # %% ../nbs/13_linear.ipynb #eef6a21e
 @dataclass
 class LinclsConfig(SupervisedConfig):
-    "Everything `smallssl-lincls` reads: `SupervisedConfig` (the encoder and MoCo's `main_lincls.py` recipe), the data and the probe."
-    data:str|None=None # ImageFolder root with train/ and val/ (None: the embedded toy dataset)
-    evaluate:bool=False # only evaluate the `resume` checkpoint on val (`-e`)
-    probe:bool=False # run only the fast logistic-regression probe on frozen features
-    probe_too:bool=False # run the fast probe and the SGD protocol, report both
-    features:str|None=None # with `probe`: a k-NN feature file instead of extracting
-    probe_lams:list|None=None # the probe's grid of L2 penalties (None: 1e-6 ... 1e-1)
-    probe_val_frac:float=0.2 # share of train held out to choose the probe's penalty
+    "Linear evaluation of a frozen encoder (MoCo's main_lincls.py protocol), and a fast probe."
+    data:str|None = arg(None, positional=True, metavar='DIR') # ImageFolder root with train/ and val/ (default: the embedded toy dataset)
+    evaluate:bool = arg(False, '-e') # only evaluate the --resume checkpoint on val
+    probe:bool = False # run only the fast logistic-regression probe on frozen features
+    probe_too:bool = False # run the fast probe and the SGD protocol, report both
+    features:str|None = arg(None, metavar='FILE') # with --probe: a k-NN feature file (smallssl-extract --knn) instead of extracting
+    probe_lams:list[float]|None = arg(None, metavar='LAMBDA', bounds=POSITIVE) # the probe's grid of L2 penalties (default: 1e-6 ... 1e-1)
+    probe_val_frac:float = arg(0.2, metavar='F', bounds=Bounds(0, 1, True, True)) # share of train held out to choose the probe's penalty
 
-def lincls_parser(prog='smallssl-lincls'):
-    "The argument parser of `smallssl-lincls` (MoCo `main_lincls.py` flags + ours); its defaults are `LinclsConfig`'s."
-    D = LinclsConfig()
-    p = ArgumentParser(prog=prog, description="Linear evaluation of a frozen encoder (MoCo protocol) and a fast probe.")
-    p.add_argument('data', nargs='?', default=D.data, metavar='DIR', help="ImageFolder root with train/ and val/ (default: embedded toy dataset)")
-    p.add_argument('--epochs', default=D.epochs, type=int, help="number of epochs")
-    p.add_argument('--lr', '--learning-rate', default=D.lr, type=float, dest='lr', help="initial learning rate")
-    p.add_argument('--schedule', default=D.schedule, nargs='*', type=int, help="epochs at which lr is multiplied by 0.1")
-    p.add_argument('--resume', default=D.resume, help="a lincls checkpoint to continue from")
-    p.add_argument('-e', '--evaluate', action='store_true', help="only evaluate the --resume checkpoint on val")
-    p.add_argument('--probe', action='store_true', help="run only the fast logistic-regression probe on frozen features")
-    p.add_argument('--probe-too', action='store_true', help="run the fast probe and the SGD protocol, report both")
-    p.add_argument('--features', default=D.features, help="with --probe: a k-NN feature file (train/test features) instead of extracting")
-    p.add_argument('--probe-lams', default=D.probe_lams, nargs='*', type=float, help="the probe's grid of L2 penalties (default 1e-6 ... 1e-1)")
-    p.add_argument('--probe-val-frac', default=D.probe_val_frac, type=float, help="share of train held out to choose the probe's penalty")
-    return add_supervised_args(p, D)
+    def check(self):
+        super().check()
+        if self.evaluate and not self.resume: raise ConfigError("-e/--evaluate needs --resume CHECKPOINT (a lincls checkpoint)")
+        return self
 
 # %% ../nbs/13_linear.ipynb #7ba8aed3
 def run_probe(data:str|Path|None, # dataset root with train/ and val/ (None: the embedded toy dataset)
-              encoder:EvalEncoder|None, # the encoder to extract with (None: read `features`)
+              encoder:EncoderSpec|None, # the encoder to extract with (None: read `features`)
               features:str|Path|None=None, # a k-NN feature file (`smallssl-extract --knn`) instead of extracting
               lams:tuple|None=None, # the probe's grid of L2 penalties (None: 1e-6 ... 1e-1)
               val_frac:float=0.2, # share of train held out to choose the penalty
@@ -169,24 +157,21 @@ def run_probe(data:str|Path|None, # dataset root with train/ and val/ (None: the
     return res
 
 def _probe(cfg:LinclsConfig, device)->dict:
-    "`run_probe` as lincls' configuration asks (`-b` is the batch over all processes, so each process extracts its share)."
-    enc = None if cfg.features else EvalEncoder(
-        cfg.arch, cfg.pretrained or None, image_size=cfg.image_size, stem=cfg.stem, seed=cfg.seed, precise_bn=cfg.precise_bn,
-        batch_size=batch_per_process(cfg.batch_size), workers=workers_per_process(cfg.workers), gpu=cfg.gpu)
-    return run_probe(cfg.data, enc, cfg.features, cfg.probe_lams, cfg.probe_val_frac, cfg.seed, device)
+    "`run_probe` as lincls' configuration asks: its features file, or the encoder it names."
+    return run_probe(cfg.data, None if cfg.features else cfg.encoder_spec(), cfg.features, cfg.probe_lams, cfg.probe_val_frac,
+                     cfg.seed, device)
 
 def lincls(config:LinclsConfig|None=None, # the evaluation's configuration (None: `LinclsConfig()`, the protocol's defaults)
            **changes, # `LinclsConfig` fields to change, e.g. `data='photos', arch='resnet18', pretrained='run/checkpoint_0199.pth.tar'`
           )->dict:
     "Linear evaluation (or the fast probe) as `config` (with `changes`) says; returns the JSON result."
-    cfg = with_changes(LinclsConfig, config, changes, 'lincls')
-    check_arch(cfg.arch)
+    cfg = LinclsConfig.make(config, changes, 'lincls')
     seed_everything(cfg.seed, get_rank())
-    device = init_distributed(cfg.dist_backend, gpu=cfg.gpu)
+    device = cfg.device(cfg.dist_backend)
     if cfg.probe:
         res = _probe(cfg, device)
         res = dict(method='logreg-lbfgs probe', top1=res.get('top1'), top5=res.get('top5'), best_top1=res.get('top1'), epochs=0,
-                   probe=res, args=plain_args(cfg))
+                   probe=res, args=cfg.record())
         if is_main() and cfg.json: save_json(res, cfg.json)
         return res
     train, val = lincls_datasets(cfg.data, cfg.image_size)
@@ -198,15 +183,13 @@ def lincls(config:LinclsConfig|None=None, # the evaluation's configuration (None
         torch.manual_seed(cfg.seed)
         model = build_classifier(cfg.arch, cfg.pretrained, len(train.classes), cfg.image_size, verbose=True, stem=cfg.stem)
     if cfg.precise_bn:
-        frozen_precise_bn(model, SafeImageFolder(train.root, transform=eval_transform(cfg.image_size), verbose=False),
-                          cfg.precise_bn, cfg.batch_size, cfg.workers, device, seed=cfg.seed)
+        frozen_precise_bn(model, SafeImageFolder(train.root, transform=eval_transform(cfg.image_size), verbose=False), cfg, device)
     if cfg.evaluate:
-        if not cfg.resume: raise SmallSSLError("-e/--evaluate needs --resume CHECKPOINT")
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], cfg.lr)
         resume_state(model, opt, cfg.resume, cfg.arch)
-        va = evaluate(model.to(device), val, batch_per_process(cfg.batch_size), workers_per_process(cfg.workers), device)
+        va = evaluate(model.to(device), val, *cfg.per_process(), device, cfg.amp_dtype(device))
         print0(f" * Acc@1 {va['top1']:.3f} Acc@5 {va['top5']:.3f}")
-        res = dict(top1=va['top1'], top5=va['top5'], best_top1=va['top1'], epochs=0, args=plain_args(cfg))
+        res = dict(top1=va['top1'], top5=va['top5'], best_top1=va['top1'], epochs=0, args=cfg.record())
         if is_main() and cfg.json: save_json(res, cfg.json)
         return res
     res = fit(model, train, val, cfg, device, finetune=False, gamma=0.1, name='lincls',
@@ -222,7 +205,7 @@ def lincls(config:LinclsConfig|None=None, # the evaluation's configuration (None
 
 def main(argv=None):
     "`smallssl-lincls`: linear evaluation on the command line."
-    run_cli(lambda a: lincls(**vars(lincls_parser().parse_args(a))), argv, prog='smallssl-lincls')
+    run_cli(lambda a: lincls(LinclsConfig.from_argv(a, 'smallssl-lincls')), argv, prog='smallssl-lincls')
 
 # %% ../nbs/13_linear.ipynb #2ec6ae14
 #| eval: false

@@ -360,7 +360,7 @@ class SampleAugsConfig(Config):
     images_per_class:int = arg(50, '--per-class', '--images-per-class', metavar='N', bounds=AT_LEAST_1) # the first N images of every class (the reference spells it --images-per-class)
     image_size:int = arg(224, metavar='N', bounds=Bounds(16)) # side of the augmented views in pixels
     blur_sigma:list[float]|None = arg(None, nargs=2, metavar=('LO', 'HI'), bounds=NON_NEGATIVE) # blur sigma range in pixels of the views (default: [0.1, 2] * image-size / 224)
-    workers:int|None = arg(None, '-j', metavar='N', bounds=NON_NEGATIVE) # worker processes writing the views (default: min(32, CPUs); 0: in this process)
+    workers:int|None = arg(None, '-j', metavar='N', bounds=NON_NEGATIVE) # worker processes writing the views; 0: in this process (default: min(32, CPUs))
     seed:int = arg(0, metavar='N', bounds=NON_NEGATIVE) # seed of the views: the same seed gives the same files, whatever -j
     preview:str = '' # preview picture (default: DST/preview.png; 'none' to skip)
     json:str|None = arg(None, metavar='PATH', output='file') # write the summary as JSON

@@ -4,8 +4,8 @@
 
 # %% ../nbs/12_supervised.ipynb #8cdd6e0a
 from __future__ import annotations
-import argparse, sys, time
-from dataclasses import dataclass, field
+import sys, time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,14 +16,16 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from .core import *
-from .archs import ARCHS, STEMS, check_arch, representation_dim
-from .checkpoint import load_checkpoint, load_pretrained_encoder, plain_args, unwrap
+from .config import *
+from .archs import check_arch, representation_dim
+from .checkpoint import load_checkpoint, load_pretrained_encoder, make_checkpoint, unwrap
 from .data import collate_skip
-from .features import precise_bn
+from .encoder import EncoderSpec, precise_bn
+from .loop import plot_curves, run_epochs
 
 # %% auto #0
-__all__ = ['L2Norm', 'head_parameters', 'build_classifier', 'frozen_state', 'check_frozen', 'train_one_epoch', 'evaluate',
-           'resume_state', 'plot_curves', 'SupervisedConfig', 'fit', 'add_supervised_args', 'frozen_precise_bn']
+__all__ = ['SUPERVISED_CURVES', 'L2Norm', 'head_parameters', 'build_classifier', 'frozen_state', 'check_frozen',
+           'train_one_epoch', 'evaluate', 'resume_state', 'SupervisedConfig', 'fit', 'frozen_precise_bn']
 
 # %% ../nbs/12_supervised.ipynb #c98d0efc
 class L2Norm(nn.Module):
@@ -85,6 +87,7 @@ def train_one_epoch(model:nn.Module, # classifier (maybe DDP-wrapped)
                     ckpt:str|Path=None, # the checkpoint file named in a non-finite-loss message
                     progress:bool=True, # show a progress bar on rank 0
                     print_freq:int=0, # also print a line every N steps, as the reference's `-p` (0: never)
+                    amp_dtype:torch.dtype|None=None, # autocast dtype (None: full precision)
                    )->dict:
     "Train one epoch; returns mean `loss`, `acc1`, `acc5` (percent) over this rank's images."
     model.train(finetune)  # linear evaluation: the frozen encoder stays in eval mode (BN statistics unchanged)
@@ -94,7 +97,8 @@ def train_one_epoch(model:nn.Module, # classifier (maybe DDP-wrapped)
         if batch is None: continue  # every image of the batch was unreadable (reported by the dataset)
         x, y = batch
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        out = model(x)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            out = model(x).float()
         loss = F.cross_entropy(out, y)
         _check_finite(loss.detach(), epoch, step, ckpt)
         optimizer.zero_grad(set_to_none=True)
@@ -114,6 +118,7 @@ def evaluate(model:nn.Module, # classifier (maybe DDP-wrapped)
              batch_size:int, # images per forward pass
              workers:int, # DataLoader workers
              device, # where to compute
+             amp_dtype:torch.dtype|None=None, # autocast dtype (None: full precision)
             )->dict:
     "Top-1 / top-5 accuracy (percent) and mean loss over the whole `dataset`, exact under DDP."
     model.eval()
@@ -125,7 +130,8 @@ def evaluate(model:nn.Module, # classifier (maybe DDP-wrapped)
     for batch in loader:
         if batch is None: continue
         x, y = batch[0].to(device), batch[1].to(device)
-        out = model(x)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            out = model(x).float()
         tot += torch.cat([F.cross_entropy(out, y, reduction='sum').double()[None], topk_correct(out, y).to(device),
                           torch.tensor([len(y)], dtype=torch.float64, device=device)])
     if is_dist(): dist.all_reduce(tot)
@@ -153,54 +159,25 @@ def resume_state(model:nn.Module, # the classifier (unwrapped)
     optimizer.load_state_dict(ck['optimizer'])
     return ck
 
-def plot_curves(history:list, # per-epoch dicts with epoch, train_acc1, top1, top5
-                path:str|Path, # PNG to write
-                title:str='linear evaluation', # figure title
-               ):
-    "Save a plot of the accuracy curves (train top-1, val top-1 and top-5) per epoch."
-    import matplotlib; matplotlib.use('Agg', force=False)
-    import matplotlib.pyplot as plt
-    sns = plot_style()
-    curves = [('train top-1 (augmented)', 'train_acc1'), ('val top-1', 'top1'), ('val top-5', 'top5')]
-    rows = [(name, h['epoch'], h[key]) for name, key in curves for h in history]
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    sns.lineplot(x=[r[1] for r in rows], y=[r[2] for r in rows], hue=[r[0] for r in rows], style=[r[0] for r in rows],
-                 markers=True, markersize=4, ax=ax)
-    ax.set(xlabel='epoch', ylabel='accuracy (%)', title=title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=100)
-    plt.close(fig)
-    return Path(path)
+SUPERVISED_CURVES = {'accuracy': ('accuracy (%)', [('train top-1 (augmented)', 'train_acc1'), ('val top-1', 'top1'), ('val top-5', 'top5')]),
+                     'loss': ('cross-entropy', [('train', 'train_loss'), ('val', 'val_loss')])}
 
 # %% ../nbs/12_supervised.ipynb #0cd6cf2c
 @dataclass
-class SupervisedConfig:
-    "What linear evaluation and transfer share: the encoder to evaluate, the SGD recipe `fit` reads and the run's files (the reference's flags)."
-    arch:str='resnet50' # encoder architecture (`-a`), recorded in the checkpoint
-    pretrained:str='' # checkpoint: ours, MoCo's, SEED's or a torchvision state_dict ('': a random encoder, seeded)
-    image_size:int=224 # the encoder's input size in pixels (training crops and evaluation images)
-    stem:str|None=None # encoder stem (None: the checkpoint's; random init: small up to 32 px, imagenet above)
-    precise_bn:int=0 # re-estimate the encoder's BN statistics on N train images before training (0: off, the protocols)
-    epochs:int=100 # total epochs
-    lr:float=30. # initial learning rate
-    schedule:list=field(default_factory=lambda: [60, 80]) # epochs at which lr is multiplied by `gamma`
-    momentum:float=0.9 # SGD momentum
-    weight_decay:float=0. # SGD weight decay (`--wd`)
-    batch_size:int=256 # the batch over all processes (`-b`)
-    workers:int|None=None # data-loading workers per node (`-j`; None: min(32, CPUs))
-    start_epoch:int=0 # first epoch (its place in the schedule); `resume` sets it from the checkpoint
-    resume:str='' # a checkpoint of this protocol to continue from ('': none)
-    seed:int=0 # seed of the shuffles and of a random encoder (core: the one seed rule)
-    print_freq:int=10 # a line every N steps
-    progress:bool=True # progress bars
-    out_dir:str='.' # where <name>_checkpoint.pth.tar and <name>_curves.png go
-    json:str|None=None # also write the result as JSON here
-    world_size:int=-1 # legacy launch flag, not used (torchrun sets it)
-    rank:int=-1 # legacy launch flag, not used
-    dist_url:str|None=None # legacy launch flag, not used
-    multiprocessing_distributed:bool=False # legacy launch flag, not used
-    dist_backend:str|None=None # nccl or gloo (None: nccl on GPUs, gloo on CPU)
-    gpu:int|None=None # GPU index of a one-process run
+class SupervisedConfig(LaunchConfig, EncoderSpec):
+    "What linear evaluation and transfer share: the encoder to evaluate, the SGD recipe `fit` reads, and the run's files (the reference's flags)."
+    batch_size:int = arg(256, '-b', metavar='N', bounds=AT_LEAST_1) # images per optimiser step over all processes, split evenly between them
+    epochs:int = arg(100, metavar='N', bounds=AT_LEAST_1) # number of total epochs to run
+    lr:float = arg(30., '--learning-rate', metavar='LR', bounds=NON_NEGATIVE) # initial learning rate
+    schedule:list[int] = arg([60, 80], metavar='EPOCH', bounds=NON_NEGATIVE) # epochs at which the learning rate is multiplied by 0.1 (the transfer recipe's factor: see transfer)
+    momentum:float = arg(0.9, metavar='M', bounds=Bounds(0, 1, hi_open=True)) # SGD momentum
+    weight_decay:float = arg(0., '--wd', metavar='W', bounds=NON_NEGATIVE) # weight decay
+    start_epoch:int = arg(0, metavar='N', bounds=NON_NEGATIVE) # first epoch (its place in the schedule), as the reference; --resume sets it from the checkpoint
+    resume:str = arg('', metavar='PATH') # a checkpoint of this protocol to continue from
+    print_freq:int = arg(10, '-p', metavar='N', bounds=NON_NEGATIVE) # also print a line every N steps, as the reference (0: never)
+    progress:bool = True # progress bars
+    out_dir:str = arg('.', metavar='DIR', output='dir') # where <name>_checkpoint.pth.tar, <name>_log.jsonl and <name>_curves.png go
+    json:str|None = arg(None, metavar='PATH', output='file') # also write the result as JSON here
 
 # %% ../nbs/12_supervised.ipynb #4ae14083
 def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU)
@@ -210,15 +187,15 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
         device, # from `init_distributed`
         finetune:bool=False, # train everything (else the head only, encoder frozen in eval mode)
         gamma:float=0.1, # factor at each milestone
-        name:str='lincls', # file prefix in out_dir: <name>_checkpoint.pth.tar, <name>_curves.png
+        name:str='lincls', # file prefix in out_dir: <name>_checkpoint.pth.tar, <name>_log.jsonl, <name>_curves.png
         extra:dict=None, # more keys for the JSON result
        )->dict:
     "Train the head (or everything) with SGD and a step schedule; returns the result dict (`top1`, `top5`, `best_top1`, `epochs`, `history`)."
     cfg = config
     out_dir = Path(cfg.out_dir); ckpt = out_dir/f"{name}_checkpoint.pth.tar"
-    world = get_world_size()
+    world, amp_dtype = get_world_size(), cfg.amp_dtype(device)
     model = model.to(device)
-    if device.type == 'cuda': model = model.to(memory_format=torch.channels_last)
+    if cfg.use_channels_last(): model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     if not finetune and len(params) != 2:
         raise RuntimeError(f"linear evaluation should train 2 tensors (fc weight and bias), found {len(params)}")
@@ -228,81 +205,53 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
         ck = resume_state(model, optimizer, cfg.resume, cfg.arch)
         start, best, history = ck['epoch'], float(ck['best_acc1']), list(ck.get('history', []))
         print0(f"=> resumed '{cfg.resume}' at epoch {start} (best Acc@1 {best:.3f})")
+    if start >= cfg.epochs: raise SmallSSLError(f"nothing to do: the run already finished {start} of --epochs {cfg.epochs}")
     reference = None if finetune else frozen_state(model)
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
     per_rank_bs, per_rank_workers = batch_per_process(cfg.batch_size, world), workers_per_process(cfg.workers)
     sampler = torch.utils.data.distributed.DistributedSampler(train_ds, seed=cfg.seed) if world > 1 else None
-    g, base = torch.Generator(), cfg.seed
+    g = torch.Generator()   # the shuffle and the workers' seeds: the loop seeds it from (seed, epoch), so a resume replays them
     loader = DataLoader(train_ds, batch_size=per_rank_bs, shuffle=sampler is None, sampler=sampler, generator=g,
                         num_workers=per_rank_workers, pin_memory=device.type == 'cuda', drop_last=False, collate_fn=collate_skip)
     print0(f"=> {name}: {len(train_ds)} train / {len(val_ds)} val images, {'fine-tuning' if finetune else 'linear (frozen encoder)'}, "
            f"{cfg.epochs} epochs, lr {cfg.lr}, schedule {list(cfg.schedule)} x{gamma}, batch {cfg.batch_size} on {world} process(es), {device}")
-    for epoch in range(start, cfg.epochs):
+    def one_epoch(epoch, lr):
+        nonlocal best
         t0 = time.time()
-        if sampler is not None: sampler.set_epoch(epoch)
-        g.manual_seed(base * 1000 + epoch)  # the shuffle and the workers' seeds depend on the epoch only: resuming replays the same epochs
-        torch.manual_seed(base * 1000 + epoch + get_rank())
-        lr = schedule_lr(cfg.lr, epoch, milestones=cfg.schedule, gamma=gamma)
-        for pg in optimizer.param_groups: pg['lr'] = lr
         tr = train_one_epoch(net, loader, optimizer, device, epoch, finetune=finetune, ckpt=ckpt,
-                             progress=cfg.progress, print_freq=cfg.print_freq)
+                             progress=cfg.progress, print_freq=cfg.print_freq, amp_dtype=amp_dtype)
         if reference is not None and epoch == start: check_frozen(model, reference)
-        va = evaluate(model, val_ds, per_rank_bs, per_rank_workers, device)
+        va = evaluate(model, val_ds, per_rank_bs, per_rank_workers, device, amp_dtype)
         best = max(best, va['top1'])
-        history.append(dict(epoch=epoch + 1, lr=lr, train_loss=tr['loss'], train_acc1=tr['acc1'], val_loss=va['loss'],
-                            top1=va['top1'], top5=va['top5'], val_images=va['n'], seconds=round(time.time() - t0, 3)))
-        print0(f"Epoch [{epoch + 1}/{cfg.epochs}] lr {lr:.4g}  train loss {tr['loss']:.4f} Acc@1 {tr['acc1']:.2f}  "
-               f"* Acc@1 {va['top1']:.3f} Acc@5 {va['top5']:.3f}  best {best:.3f}  ({time.time() - t0:.1f}s)")
-        if is_main():
-            atomic_save(dict(epoch=epoch + 1, arch=cfg.arch, state_dict=unwrap(net).state_dict(),
-                             best_acc1=best, optimizer=optimizer.state_dict(), history=history, args=plain_args(cfg)), ckpt)
-        barrier()
-    if not history: raise SmallSSLError(f"nothing to do: the run already finished {start} of --epochs {cfg.epochs}")
+        rec = dict(train_loss=tr['loss'], train_acc1=tr['acc1'], val_loss=va['loss'], top1=va['top1'], top5=va['top5'],
+                   val_images=va['n'], best_top1=best, seconds=round(time.time() - t0, 3))
+        history.append(dict(epoch=epoch, lr=lr, **rec))
+        return rec
+    line = lambda r: (f"Epoch [{r['epoch'] + 1}/{cfg.epochs}] lr {r['lr']:.4g}  train loss {r['train_loss']:.4f} Acc@1 {r['train_acc1']:.2f}  "
+                      f"* Acc@1 {r['top1']:.3f} Acc@5 {r['top5']:.3f}  best {r['best_top1']:.3f}  ({r['seconds']:.1f}s)")
+    run_epochs(one_epoch, optimizer, lambda e: schedule_lr(cfg.lr, e, milestones=cfg.schedule, gamma=gamma), start, cfg.epochs,
+               cfg.seed, out_dir, log_name=f"{name}_log.jsonl", samplers=[sampler] if sampler else [], generator=g, describe=line,
+               checkpoint=lambda n: make_checkpoint(net, optimizer, n, cfg.arch, config=cfg, best_acc1=best, history=history),
+               checkpoint_file=lambda n: ckpt)
     last = history[-1]
-    res = dict(top1=last['top1'], top5=last['top5'], best_top1=max(h['top1'] for h in history), epochs=last['epoch'],
-               history=history, **(extra or {}), checkpoint=str(ckpt), args=plain_args(cfg))
+    res = dict(top1=last['top1'], top5=last['top5'], best_top1=max(h['top1'] for h in history), epochs=last['epoch'] + 1,
+               history=history, **(extra or {}), checkpoint=str(ckpt), args=cfg.record())
     print0(f"=> {name} done: last Acc@1 {res['top1']:.3f} Acc@5 {res['top5']:.3f}, best Acc@1 {res['best_top1']:.3f}")
     if is_main():
-        res['plot'] = str(plot_curves(history, out_dir/f"{name}_curves.png", title=f"{name}: {cfg.arch}"))
+        res['plot'] = str(plot_curves(history, SUPERVISED_CURVES, out_dir/f"{name}_curves.png", title=f"{name}: {cfg.arch}"))
         if cfg.json: save_json(res, cfg.json)
     return res
 
 # %% ../nbs/12_supervised.ipynb #79b6c936
-def add_supervised_args(p:argparse.ArgumentParser, # a parser of a supervised protocol (lincls, transfer)
-                        D:SupervisedConfig, # its defaults
-                       )->argparse.ArgumentParser:
-    "Add the flags every supervised protocol shares (the core chapter's vocabulary): encoder, batch, workers, optimiser, launch, seed, files."
-    a = p.add_argument
-    a('-a', '--arch', default=D.arch, help=f"encoder: {' | '.join(ARCHS)}")
-    a('--pretrained', default=D.pretrained, help="checkpoint: ours / MoCo (module.encoder_q.*) / SEED / torchvision state_dict; none: random encoder")
-    a('--image-size', default=D.image_size, type=int, help="the encoder's input size in pixels (training crops and evaluation images)")
-    a('--stem', default=D.stem, choices=STEMS, help="encoder stem (default: the checkpoint's; random init: small up to 32 px, imagenet above)")
-    a('--precise-bn', default=D.precise_bn, type=int, metavar='N', help="re-estimate the encoder's BN statistics on N train images first (0: off, the protocols)")
-    add_workers_arg(p)
-    add_batch_arg(p, D.batch_size, 'images per optimiser step')
-    a('--start-epoch', default=D.start_epoch, type=int, help="first epoch (its place in the schedule), as the reference; --resume sets it from the checkpoint")
-    a('--momentum', default=D.momentum, type=float, help="SGD momentum")
-    a('--wd', '--weight-decay', default=D.weight_decay, type=float, dest='weight_decay', help="weight decay")
-    a('-p', '--print-freq', default=D.print_freq, type=int, help="print a line every N steps, as the reference")
-    add_launch_args(p)
-    add_seed_arg(p)
-    a('--no-progress', dest='progress', action='store_false', help="no progress bars")
-    a('--out-dir', default=D.out_dir, output='dir', help="where the checkpoint and the curves go")
-    a('--json', default=D.json, output='file', help="write the result as JSON here")
-    return p
-
 def frozen_precise_bn(model:nn.Module, # the classifier whose frozen encoder is re-estimated
                       ds, # training images with the evaluation transform
-                      n:int, # images to re-estimate on (0: nothing to do)
-                      batch_size:int, # the batch over all processes (`-b`): each process takes its share
-                      workers:int|None, # data-loading workers per node (`-j`; None: min(32, CPUs)), split over its processes
+                      spec:EncoderSpec, # the run's settings: `precise_bn` images (0: nothing to do), `-b`, `-j`, seed
                       device, # where to run
-                      seed:int=0, # seed of the image sample
                      ):
-    "`--precise-bn N` of lincls/transfer: re-estimate the encoder's BN statistics on `n` images of `ds` before it is frozen."
-    if not n: return
-    print0(f"=> precise BN: re-estimating BatchNorm statistics on {min(n, len(ds))} training images "
+    "`--precise-bn N` of lincls/transfer: re-estimate the encoder's BN statistics on `N` images of `ds` before it is frozen."
+    if not spec.precise_bn: return
+    print0(f"=> precise BN: re-estimating BatchNorm statistics on {min(spec.precise_bn, len(ds))} training images "
            "(a departure from the protocol, for short-trained encoders); the encoder is frozen afterwards")
-    precise_bn(model, ds, n, batch_per_process(batch_size), workers_per_process(workers), device, seed=seed)
+    precise_bn(model, ds, spec.precise_bn, *spec.per_process(), device, seed=spec.seed, amp_dtype=spec.amp_dtype(device))

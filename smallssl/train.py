@@ -18,7 +18,6 @@ def _script_path_fix():
         globals()['__package__'] = 'smallssl'   # the package's relative imports work from the file too
 _script_path_fix()
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -26,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, g
 
 import smallssl.core as core
 import smallssl.data as sdata
+import smallssl.toy as stoy
 import smallssl.augment as augment
 import smallssl.archs as archs
 import smallssl.moco as moco
@@ -132,7 +132,7 @@ def toy_scale_note(data:str|None, # the training data (`DATA`; None: the embedde
                    image_size:int, # training side (`--image-size`)
                   )->str|None:
     "A note when the embedded dataset (64 px images) is trained at a larger `--image-size` than it holds."
-    if sdata.embedded_kind(data) is None or image_size <= 64: return None
+    if stoy.embedded_kind(data) is None or image_size <= 64: return None
     keep = ('arch', 'lr', 'batch_size', 'moco_k', 'moco_m', 'aug', 'image_size', 'stem', 'symmetric')
     flags = ' '.join(TrainConfig(**{k: SMALL_RECIPE[k] for k in keep}).to_argv())
     return (f"=> note: the embedded dataset holds 64 px images and this run trains -a {arch} at --image-size "
@@ -229,7 +229,7 @@ def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainC
     cfg = TrainConfig.make(config, changes, 'train')   # a checked copy: the caller's config is left as it was
     # -- what needs no process group: the data, the checkpoint to resume, the stem, the seed --------------------------------
     rank, local_rank, world = core.dist_env()
-    root = sdata.resolve_data(cfg.data)
+    root = stoy.resolve_data(cfg.data)
     traindir = sdata.check_image_folder(Path(root)/'train', what='DATA/train')
     if rank == 0 and (msg := toy_scale_note(cfg.data, cfg.arch, cfg.image_size)): print(msg, flush=True)
     resume_ck, resume_path = None, None

@@ -14,15 +14,14 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .core import *
-from .archs import check_arch
+from .config import *
 from .augment import normalize, train_transform
 from .data import SafeImageFolder, check_image_folder
-from .supervised import SupervisedConfig, add_supervised_args, build_classifier, fit, frozen_precise_bn
+from .supervised import SupervisedConfig, build_classifier, fit, frozen_precise_bn
 
 # %% auto #0
 __all__ = ['CIFAR_LAYOUT', 'CALTECH_LAYOUT', 'NUM_CLASSES', 'RECIPES', 'load_data_pickle', 'cifar_folder', 'CIFARFiles',
-           'caltech_folders', 'split_caltech101', 'download', 'transfer_datasets', 'TransferConfig', 'transfer_parser',
-           'transfer', 'main']
+           'caltech_folders', 'split_caltech101', 'download', 'transfer_datasets', 'TransferConfig', 'transfer', 'main']
 
 # %% ../nbs/14_transfer.ipynb #0a2763b9
 _ALLOWED = {('numpy', 'ndarray'), ('numpy', 'dtype'), ('_codecs', 'encode'),
@@ -173,42 +172,30 @@ def transfer_datasets(data:str|Path, # DATA
 # %% ../nbs/14_transfer.ipynb #e805080e
 @dataclass
 class TransferConfig(SupervisedConfig):
-    "Everything `smallssl-transfer` reads: `SupervisedConfig` and the task; epochs, lr and schedule left None take the recipe's (`RECIPES`)."
-    data:str|None=None # CIFAR: the folder with cifar-10-batches-py/ or cifar-100-python/; Caltech-101: train/ and test/ (required)
-    dataset:str='cifar10' # cifar10 | cifar100 | caltech101
-    epochs:int|None=None # None: the recipe's (60 linear, 100 fine-tuning)
-    lr:float|None=None # None: the recipe's (1.5 CIFAR / 2 Caltech-101 linear, 0.01 fine-tuning)
-    schedule:list|None=None # None: the recipe's ([40] linear, [40, 70] fine-tuning)
-    finetune:bool=False # train the whole network (the fine-tuning recipe)
-    download:bool=False # download the dataset into `data` with torchvision (needs internet)
+    "Transfer a pre-trained encoder to CIFAR-10/100 or Caltech-101, linear or --finetune (the reference's main_transfer.py)."
+    data:str|None = arg(None, positional=True, metavar='DATA', required=True) # CIFAR: the folder with cifar-10-batches-py/ or cifar-100-python/; Caltech-101: an ImageFolder with train/ and test/
+    dataset:str = arg('cifar10', choices=['cifar10', 'cifar100', 'caltech101']) # the task
+    epochs:int|None = None # number of total epochs (default: the recipe's, 60 linear / 100 fine-tuning)
+    lr:float|None = None # initial learning rate (default: the recipe's, 1.5 CIFAR / 2 Caltech-101 linear, 0.01 fine-tuning)
+    schedule:list[int]|None = None # epochs at which the learning rate drops (default: the recipe's, x0.1 at [40] linear, x0.2 at [40, 70] fine-tuning)
+    finetune:bool = False # train the whole network (the fine-tuning recipe: lr 0.01, 100 epochs, x0.2 at 40 and 70, crops of scale 0.2-1)
+    download:bool = False # download the dataset into DATA with torchvision (needs internet)
 
-def transfer_parser(prog='smallssl-transfer'):
-    "The argument parser of `smallssl-transfer` (the reference `main_transfer.py` flags + ours); its defaults are `TransferConfig`'s."
-    D = TransferConfig()
-    p = ArgumentParser(prog=prog, description="Transfer a pre-trained encoder to CIFAR-10/100 or Caltech-101 (linear or --finetune).")
-    p.add_argument('data', metavar='DIR', help="CIFAR: folder with cifar-10-batches-py/ or cifar-100-python/; Caltech-101: ImageFolder with train/ and test/")
-    p.add_argument('--dataset', default=D.dataset, choices=list(NUM_CLASSES), help="cifar10 | cifar100 | caltech101")
-    p.add_argument('--epochs', default=D.epochs, type=int, help="epochs (default: recipe, 60 linear / 100 finetune)")
-    p.add_argument('--lr', '--learning-rate', default=D.lr, type=float, dest='lr', help="initial lr (default: recipe, 1.5 CIFAR / 2 Caltech-101 linear, 0.01 finetune)")
-    p.add_argument('--schedule', default=D.schedule, nargs='*', type=int, help="lr milestones (default: recipe, [40] linear / [40, 70] finetune)")
-    p.add_argument('--resume', default=D.resume, help="a transfer checkpoint to continue from")
-    p.add_argument('--finetune', action='store_true', help="train the whole network (recipe: lr 0.01, 100 ep, x0.2 at 40 and 70, scale 0.2-1)")
-    p.add_argument('--download', action='store_true', help="download the dataset into DATA with torchvision (needs internet)")
-    return add_supervised_args(p, D)
+    def check(self):
+        if not self.data: raise ConfigError("DATA: transfer needs the dataset folder (CIFAR batches or Caltech-101 train/ and test/)")
+        return super().check()
 
 def transfer(config:TransferConfig|None=None, # the run's configuration (`data` is required)
              **changes, # `TransferConfig` fields to change, e.g. `data='cifar', dataset='cifar100', pretrained='ckpt.pth.tar'`
             )->dict:
     "Transfer as `config` (with `changes`) says; returns the JSON result."
-    cfg = with_changes(TransferConfig, config, changes, 'transfer')
-    if not cfg.data: raise SmallSSLError("DATA: transfer needs the dataset folder (CIFAR batches or Caltech-101 train/ and test/)")
-    check_arch(cfg.arch)
+    cfg = TransferConfig.make(config, changes, 'transfer')
     recipe = RECIPES['finetune' if cfg.finetune else 'linear']
     if cfg.lr is None: cfg.lr = recipe['lr'][cfg.dataset]
     if cfg.epochs is None: cfg.epochs = recipe['epochs']
     if cfg.schedule is None: cfg.schedule = list(recipe['schedule'])
     seed_everything(cfg.seed, get_rank())
-    device = init_distributed(cfg.dist_backend, gpu=cfg.gpu)
+    device = cfg.device(cfg.dist_backend)
     if cfg.download:
         if is_main(): download(cfg.data, cfg.dataset)
         barrier()
@@ -217,14 +204,14 @@ def transfer(config:TransferConfig|None=None, # the run's configuration (`data` 
         print0(f"=> note: {len(train.classes)} classes found in the data ({cfg.dataset} has {NUM_CLASSES[cfg.dataset]}); using {len(train.classes)}")
     model = build_classifier(cfg.arch, cfg.pretrained, len(train.classes), cfg.image_size, l2norm=True, finetune=cfg.finetune,
                              stem=cfg.stem)
-    frozen_precise_bn(model, bn_ds, cfg.precise_bn, cfg.batch_size, cfg.workers, device, seed=cfg.seed)
+    frozen_precise_bn(model, bn_ds, cfg, device)
     return fit(model, train, test, cfg, device, finetune=cfg.finetune, gamma=recipe['gamma'], name='transfer',
                extra=dict(dataset=cfg.dataset, mode='finetune' if cfg.finetune else 'linear', arch=cfg.arch,
                           pretrained=cfg.pretrained or None))
 
 def main(argv=None):
     "`smallssl-transfer`: transfer learning on the command line."
-    run_cli(lambda a: transfer(**vars(transfer_parser().parse_args(a))), argv, prog='smallssl-transfer')
+    run_cli(lambda a: transfer(TransferConfig.from_argv(a, 'smallssl-transfer')), argv, prog='smallssl-transfer')
 
 # %% ../nbs/14_transfer.ipynb #9da587a4
 #| eval: false

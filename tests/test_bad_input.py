@@ -18,8 +18,8 @@ BIN = Path(sys.executable).parent
 COMMANDS = {  # console script -> (module, function), as settings.ini declares them
     'smallssl-train': ('smallssl.train', 'main'), 'smallssl-demo': ('smallssl.demo', 'main'),
     'smallssl-convert-seed': ('smallssl.checkpoint', 'main'), 'smallssl-sample-augs': ('smallssl.static', 'main'),
-    'smallssl-extract': ('smallssl.features', 'main'), 'smallssl-instdisc': ('smallssl.metrics', 'instdisc_main'),
-    'smallssl-stats': ('smallssl.metrics', 'stats_main'), 'smallssl-knn': ('smallssl.knn', 'main'),
+    'smallssl-extract': ('smallssl.extract', 'main'), 'smallssl-instdisc': ('smallssl.evaluate', 'instdisc_main'),
+    'smallssl-stats': ('smallssl.evaluate', 'stats_main'), 'smallssl-knn': ('smallssl.evaluate', 'knn_main'),
     'smallssl-tsne': ('smallssl.tsne', 'main'), 'smallssl-lincls': ('smallssl.linear', 'main'),
     'smallssl-transfer': ('smallssl.transfer', 'main'),
 }

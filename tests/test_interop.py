@@ -98,8 +98,8 @@ def test_official_moco_layout_every_command(tmp, data):
     cal = image_folder(tmp/'cal', splits=('train', 'test'), n=2, size=24)
     code, out, err = run_cli(transfer.main, [cal, '--dataset', 'caltech101', *common, '--epochs', 1, '--out-dir', tmp/'tr50'])
     assert code == 0, err
-    from smallssl import knn
-    code, out, err = run_cli(knn.main, [data, '-a', 'resnet50', '--pretrained', path, '--image-size', 72, '-b', 6, '-j', 0, '-k', 3])
+    from smallssl import evaluate
+    code, out, err = run_cli(evaluate.knn_main, [data, '-a', 'resnet50', '--pretrained', path, '--image-size', 72, '-b', 6, '-j', 0, '-k', 3])
     assert code == 0, err + out
     assert 'best-NN=' in out, out
 

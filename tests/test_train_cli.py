@@ -21,7 +21,7 @@ def run(cmd, timeout=300, cwd=ROOT):
 @pytest.fixture(scope='module')
 def toy(tmp_path_factory):
     "A tiny ImageFolder dataset: 4 classes x 8 training images of 32 px (32 images)."
-    from smallssl.data import toy_dataset, TOY_CLASSES
+    from smallssl.toy import toy_dataset, TOY_CLASSES
     return toy_dataset(root=tmp_path_factory.mktemp('toy'), n_train=8, n_val=2, size=32, classes=TOY_CLASSES[:4], verbose=False)
 
 
