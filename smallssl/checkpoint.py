@@ -52,10 +52,12 @@ def make_checkpoint(model:nn.Module, # the trained model (MoCo, a classifier), p
                     arch:str, # encoder architecture (`-a`)
                     scaler=None, # a `torch.amp.GradScaler` (MoCo training) or None (no `scaler` entry)
                     config=None, # the run's configuration (a `Config`, Namespace or dict), stored under `args`
+                    ddp_names:bool=True, # `state_dict` keys as a DDP-wrapped model names them (`module.`: MoCo's layout); False: the model's own
                     **extra, # more entries (linear evaluation: `best_acc1`, `history`)
                    )->dict:
-    "The checkpoint dict the reference writes (`epoch`, `arch`, `state_dict` with DDP's `module.` prefix, `optimizer`) plus `scaler`, `args` and `extra`."
-    ck = {'epoch': epoch, 'arch': arch, 'state_dict': moco_state_dict(model), 'optimizer': optimizer.state_dict()}
+    "The checkpoint dict the reference writes (`epoch`, `arch`, `state_dict`, `optimizer`) plus `scaler`, `args` and `extra`."
+    sd = moco_state_dict(model) if ddp_names else unwrap(model).state_dict()
+    ck = {'epoch': epoch, 'arch': arch, 'state_dict': sd, 'optimizer': optimizer.state_dict()}
     if scaler is not None: ck['scaler'] = scaler.state_dict() if scaler.is_enabled() else None
     return {**ck, 'args': plain_args(config), **extra}
 
@@ -274,7 +276,7 @@ def load_pretrained_encoder(arch:str, # encoder architecture (`-a`)
         print0(f"=> loaded {arch} encoder from {path}: used {len(state)}, missing {missing}, ignored [{', '.join(_group(ignored, prefix))}]")
     return enc.eval()
 
-# %% ../nbs/05_checkpoint.ipynb #2f16d6f5
+# %% ../nbs/05_checkpoint.ipynb #a32a0302
 def load_encoder_weights(model:nn.Module, # a MoCo model (plain or DDP-wrapped): `encoder_q` and `encoder_k`
                          path, # encoder weights in any layout `load_pretrained_encoder` reads
                          arch:str, # the encoders' architecture (`-a`)

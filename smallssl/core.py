@@ -67,10 +67,11 @@ def check_output(path, # where a command will write
     return path
 
 class HelpFormatter(argparse.HelpFormatter):
-    "`--help` that states each flag's default once: appended unless the help already says it or there is none (None, False)."
+    "`--help` that states each flag's default once: appended unless the help already says it or there is none (None, False, '')."
     def _get_help_string(self, action):
         h = action.help or ''
-        if '(default' in h or not action.option_strings or action.default is None or action.default is False or action.default == argparse.SUPPRESS: return h
+        d = action.default
+        if '(default' in h or not action.option_strings or d is None or d is False or (isinstance(d, str) and d in ('', argparse.SUPPRESS)): return h
         return h + ' (default: %(default)s)'
 
 class ArgumentParser(argparse.ArgumentParser):

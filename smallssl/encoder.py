@@ -160,8 +160,8 @@ def arch_name(a:str)->str:
 @dataclass
 class EncoderSpec(Config):
     "The encoder a command runs and how images reach it; every command's configuration builds on it."
-    arch:str = arg('resnet50', '-a', metavar='ARCH', choices=ARCHS, convert=arch_name) # encoder architecture (aliases: deit_tiny, mobilenet_v3_small, mobilenet_v3_large)
-    pretrained:str = '' # encoder weights: a checkpoint of ours, MoCo's or SEED's, or a torchvision state_dict (none: random initialisation seeded by --seed, the random baseline)
+    arch:str = arg('resnet50', '-a', metavar='ARCH', choices=ARCHS + list(ALIASES), convert=arch_name) # encoder architecture
+    pretrained:str = arg('', metavar='CKPT') # encoder weights: a checkpoint of ours, MoCo's or SEED's, or a torchvision state_dict (none: random initialisation seeded by --seed, the random baseline)
     image_size:int = arg(224, metavar='N', bounds=Bounds(16)) # input side N in pixels (evaluation images: Resize(N/0.875) + CenterCrop(N))
     stem:str|None = arg(None, choices=STEMS) # encoder stem (default: the checkpoint's; random initialisation: small up to 32 px, imagenet above)
     precise_bn:int = arg(0, metavar='N', bounds=NON_NEGATIVE) # re-estimate BatchNorm statistics on N training images first (0: off, the reference's behaviour)

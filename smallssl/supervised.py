@@ -233,7 +233,7 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
                       f"* Acc@1 {r['top1']:.3f} Acc@5 {r['top5']:.3f}  best {r['best_top1']:.3f}  ({r['seconds']:.1f}s)")
     run_epochs(one_epoch, optimizer, lambda e: schedule_lr(cfg.lr, e, milestones=cfg.schedule, gamma=gamma), start, cfg.epochs,
                cfg.seed, out_dir, log_name=f"{name}_log.jsonl", samplers=[sampler] if sampler else [], generator=g, describe=line,
-               checkpoint=lambda n: make_checkpoint(net, optimizer, n, cfg.arch, config=cfg, best_acc1=best, history=history),
+               checkpoint=lambda n: make_checkpoint(net, optimizer, n, cfg.arch, config=cfg, ddp_names=False, best_acc1=best, history=history),
                checkpoint_file=lambda n: ckpt)
     last = history[-1]
     res = dict(top1=last['top1'], top5=last['top5'], best_top1=max(h['top1'] for h in history), epochs=last['epoch'] + 1,

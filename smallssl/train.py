@@ -74,7 +74,7 @@ class TrainConfig(LaunchConfig, EncoderSpec):
     data:str|None = arg(None, positional=True, metavar='DIR') # dataset root with train/<class>/<image>; omitted or 'toy': the embedded toy dataset
     batch_size:int = arg(256, '-b', metavar='N', bounds=AT_LEAST_1) # images per optimiser step over all processes, split evenly between them
     seed:int|None = arg(None, metavar='N', bounds=NON_NEGATIVE) # seed of the run (default: 0, or a resumed run's own seed)
-    pretrained:str = '' # start the encoder from these weights (any checkpoint the evaluation commands read); the head and the queue start fresh, at epoch 0
+    pretrained:str = arg('', metavar='CKPT') # start the encoder from these weights (any checkpoint the evaluation commands read); the head and the queue start fresh, at epoch 0
     epochs:int = arg(200, metavar='N', bounds=AT_LEAST_1) # number of total epochs to run
     start_epoch:int = arg(0, metavar='N', bounds=NON_NEGATIVE) # manual epoch number, the first of the run (--resume sets it from the checkpoint)
     lr:float = arg(0.03, '--learning-rate', metavar='LR', bounds=NON_NEGATIVE) # initial learning rate

@@ -33,7 +33,7 @@ def test_console_script_bad_inputs(toy, tmp_path):
     torch.save({'epoch': 1, 'state_dict': {'w': torch.randn(1000)}}, cut)
     cut.write_bytes(cut.read_bytes()[:800])
     for args, msg in [([tmp_path/'nowhere'] + TINY, 'does not exist'),
-                      ([toy] + TINY + ['-a', 'resnet9000'], "unknown architecture 'resnet9000'"),
+                      ([toy] + TINY + ['-a', 'resnet9000'], "argument -a/--arch: invalid choice: 'resnet9000'"),
                       ([toy] + TINY + ['--moco-k', '36'], '--moco-k 36 must be a multiple'),
                       ([toy] + TINY + ['--ckpt-dir', tmp_path/'ck', '--resume', cut], 'is truncated or corrupt')]:
         r = run([exe] + args)
@@ -63,7 +63,7 @@ def test_torchrun_readme_command_then_resume_auto(toy, tmp_path):
            '--ckpt-dir', ck, '--image-size', '32']
     r = run(cmd, timeout=400)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
-    assert sorted(p.name for p in ck.iterdir()) == ['checkpoint_0000.pth.tar', 'config.json', 'log.jsonl']
+    assert sorted(p.name for p in ck.iterdir()) == ['checkpoint_0000.pth.tar', 'config.json', 'curves.png', 'log.jsonl']
     cfg = json.loads((ck/'config.json').read_text())
     assert cfg['world_size'] == 2 and cfg['batch_per_process'] == 8
     c = torch.load(ck/'checkpoint_0000.pth.tar', weights_only=True)
