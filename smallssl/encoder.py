@@ -161,7 +161,8 @@ def arch_name(a:str)->str:
 class EncoderSpec(Config):
     "The encoder a command runs and how images reach it; every command's configuration builds on it."
     arch:str = arg('resnet50', '-a', metavar='ARCH', choices=ARCHS + list(ALIASES), convert=arch_name) # encoder architecture
-    pretrained:str = arg('', metavar='CKPT') # encoder weights: a checkpoint of ours, MoCo's or SEED's, or a torchvision state_dict (none: random initialisation seeded by --seed, the random baseline)
+    pretrained:str = arg('', metavar='CKPT') # encoder weights: a checkpoint of ours, MoCo's, SEED's, MoCo v3's, DINO's, solo-learn's or lightly's, or a torchvision/timm state_dict (none: random initialisation seeded by --seed, the random baseline)
+    checkpoint_key:str|None = arg(None, metavar='KEY') # the entry of --pretrained that holds the encoder (default: found from the layout; DINO: teacher, or student)
     image_size:int = arg(224, metavar='N', bounds=Bounds(16)) # input side N in pixels (evaluation images: Resize(N/0.875) + CenterCrop(N))
     stem:str|None = arg(None, choices=STEMS) # encoder stem (default: the checkpoint's; random initialisation: small up to 32 px, imagenet above)
     precise_bn:int = arg(0, metavar='N', bounds=NON_NEGATIVE) # re-estimate BatchNorm statistics on N training images first (0: off, the reference's behaviour)
@@ -201,7 +202,7 @@ class EncoderSpec(Config):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             model = load_pretrained_encoder(self.arch, self.pretrained or None, image_size=self.image_size, stem=self.stem,
-                                            verbose=verbose)
+                                            verbose=verbose, checkpoint_key=self.checkpoint_key)
         return model.to(device or 'cpu').eval()
 
     def prepare(self, bn_data:Dataset|None=None, verbose:bool=True)->tuple:

@@ -181,7 +181,8 @@ def lincls(config:LinclsConfig|None=None, # the evaluation's configuration (None
         probe = _probe(cfg, device)
     with torch.random.fork_rng(devices=[]):  # a random encoder is the one the probe's feature extraction draws
         torch.manual_seed(cfg.seed)
-        model = build_classifier(cfg.arch, cfg.pretrained, len(train.classes), cfg.image_size, verbose=True, stem=cfg.stem)
+        model = build_classifier(cfg.arch, cfg.pretrained, len(train.classes), cfg.image_size, verbose=True, stem=cfg.stem,
+                                 checkpoint_key=cfg.checkpoint_key)
     if cfg.precise_bn:
         frozen_precise_bn(model, SafeImageFolder(train.root, transform=eval_transform(cfg.image_size), verbose=False), cfg, device)
     if cfg.evaluate:

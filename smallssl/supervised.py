@@ -37,17 +37,19 @@ def head_parameters(model:nn.Module)->list:
     return [n for n, _ in model.named_parameters() if n == 'fc' or n.startswith('fc.')]
 
 def build_classifier(arch:str, # encoder architecture (see `ARCHS`)
-                     pretrained:str|None, # checkpoint (ours, MoCo, SEED or a torchvision state_dict); None: random encoder
+                     pretrained:str|None, # encoder weights in any layout the checkpoint chapter reads (`LAYOUTS`); None: random encoder
                      num_classes:int, # classes of the linear layer
                      image_size:int=224, # input size in pixels
                      l2norm:bool=False, # L2-normalise the representation before the linear layer
                      finetune:bool=False, # train the whole network (else only the head)
                      verbose:bool=True, # print which checkpoint keys were used, missing, ignored
                      stem:str|None=None, # `--stem` (None: the checkpoint's; random init: the default for `image_size`)
+                     checkpoint_key:str|None=None, # the entry of `pretrained` holding the encoder (`--checkpoint-key`)
                     )->nn.Module:
     "The encoder from `pretrained` with a new linear head `fc`; frozen except `fc` unless `finetune`."
     check_arch(arch)
-    model = load_pretrained_encoder(arch, pretrained or None, image_size=image_size, verbose=verbose, stem=stem)
+    model = load_pretrained_encoder(arch, pretrained or None, image_size=image_size, verbose=verbose, stem=stem,
+                                    checkpoint_key=checkpoint_key)
     linear = nn.Linear(representation_dim(arch), num_classes)
     linear.weight.data.normal_(mean=0.0, std=0.01)
     linear.bias.data.zero_()

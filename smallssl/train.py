@@ -238,7 +238,8 @@ def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainC
         if resume_path is not None: resume_ck = ckpts.load_checkpoint(resume_path)
     if resume_ck is not None: cfg.stem = ckpts.checkpoint_stem(cfg.arch, resume_ck, cfg.stem, f"--resume {resume_path}")
     if cfg.pretrained:
-        cfg.stem = ckpts.checkpoint_stem(cfg.arch, ckpts.load_checkpoint(cfg.pretrained), cfg.stem, f"--pretrained {cfg.pretrained}")
+        cfg.stem = ckpts.checkpoint_stem(cfg.arch, ckpts.load_checkpoint(cfg.pretrained), cfg.stem, f"--pretrained {cfg.pretrained}",
+                                         cfg.checkpoint_key)
     cfg.stem = None if cfg.arch == 'vit_tiny' else archs.check_stem(cfg.stem, cfg.image_size)
     if cfg.seed is None:   # the one seed rule (core): 0, or the resumed run's own
         own = (resume_ck.get('args') or {}).get('seed') if resume_ck is not None and not cfg.restart else None
@@ -286,7 +287,8 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
     model = moco.MoCo(cfg.arch, dim=cfg.moco_dim, K=cfg.moco_k, m=cfg.moco_m, T=cfg.moco_t, mlp=cfg.mlp,
                       image_size=cfg.image_size, stem=cfg.stem, shuffle_groups=cfg.shuffle_groups,
                       symmetric=cfg.symmetric).to(device)
-    if cfg.pretrained: ckpts.load_encoder_weights(model, cfg.pretrained, cfg.arch, cfg.image_size, cfg.stem, verbose=core.is_main())
+    if cfg.pretrained:
+        ckpts.load_encoder_weights(model, cfg.pretrained, cfg.arch, cfg.image_size, cfg.stem, core.is_main(), cfg.checkpoint_key)
     if channels_last: model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.encoder_q.parameters())
     core.print0(f"=> MoCo {cfg.arch}: encoder_q {n_params / 1e6:.2f} M parameters, queue {cfg.moco_dim} x {cfg.moco_k}, "

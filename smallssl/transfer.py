@@ -203,7 +203,7 @@ def transfer(config:TransferConfig|None=None, # the run's configuration (`data` 
     if len(train.classes) != NUM_CLASSES[cfg.dataset]:
         print0(f"=> note: {len(train.classes)} classes found in the data ({cfg.dataset} has {NUM_CLASSES[cfg.dataset]}); using {len(train.classes)}")
     model = build_classifier(cfg.arch, cfg.pretrained, len(train.classes), cfg.image_size, l2norm=True, finetune=cfg.finetune,
-                             stem=cfg.stem)
+                             stem=cfg.stem, checkpoint_key=cfg.checkpoint_key)
     frozen_precise_bn(model, bn_ds, cfg, device)
     return fit(model, train, test, cfg, device, finetune=cfg.finetune, gamma=recipe['gamma'], name='transfer',
                extra=dict(dataset=cfg.dataset, mode='finetune' if cfg.finetune else 'linear', arch=cfg.arch,

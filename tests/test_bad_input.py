@@ -47,6 +47,11 @@ def fx(tmp_path_factory):
     import torchvision
     torch.save(torchvision.models.resnet18().state_dict(), d/'r18.pth')   # an encoder of another architecture
     f['r18'] = d/'r18.pth'
+    torch.save({'epoch': 3, 'note': 'the weights are elsewhere'}, d/'odd.pth')   # no layout smallssl knows
+    f['odd'] = d/'odd.pth'
+    lightly = torchvision.models.mobilenet_v3_small()     # lightly's positional Sequential, of a network other than a ResNet
+    torch.save(torch.nn.Sequential(*list(lightly.children())[:-1]).state_dict(), d/'seq.pth')
+    f['seq'] = d/'seq.pth'
     f['snapshot'] = _snapshot(d)
     f['root'] = d
     yield f
@@ -139,6 +144,13 @@ CASES = [
      ['r18.pth', 'mobilenetv3_small']),
     ('train-resume-other-arch', 'smallssl-train', ['{imgs}', '-a', 'mobilenetv3_small', '--image-size', '32', '-j', '0',
                                                    '--epochs', '1', *TRAIN, '--resume', '{r18}', '--ckpt-dir', '{out}/ck'], ['r18.pth']),
+    # a checkpoint of a layout smallssl does not know, or positional keys it cannot name for -a
+    ('knn-pretrained-unknown-layout', 'smallssl-knn', ['{imgs}', *MODEL, '--pretrained', '{odd}'],
+     ['odd.pth', 'Top-level keys: epoch, note', 'Known layouts']),
+    ('lincls-pretrained-positional-other-arch', 'smallssl-lincls', ['{imgs}', '-a', 'mobilenetv3_small', '--image-size', '32',
+                                                                    '-j', '0', '--epochs', '1', '--pretrained', '{seq}',
+                                                                    '--out-dir', '{out}/lc'],
+     ['seq.pth', 'positional keys', 'resnet18, resnet34, resnet50 only']),
     # zero, negative and absurd numbers
     ('train-image-size-7', 'smallssl-train', ['{imgs}', '-a', 'resnet18', '--image-size', '7', '--epochs', '1', *TRAIN,
                                               '--ckpt-dir', '{out}/ck'], ['--image-size']),

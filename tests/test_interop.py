@@ -247,3 +247,75 @@ def test_mismatch_fails(tmp, data):
                                              '--pretrained', tmp/'mnv3.pth.tar', '--image-size', 32, '--out-dir', tmp/'never2'])
     assert code == 2 and 'smallssl-transfer: error:' in err and 'missing' in err, err
     assert not (tmp/'never2'/'transfer_checkpoint.pth.tar').exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 6. The same weights saved as other self-supervised codebases save them (solo-learn, lightly, MoCo v3, DINO, timm, ...)
+#    give the same features and the same k-NN accuracies through the commands, and the same linear probe.
+
+@pytest.fixture(scope='module')
+def layouts(tmp):
+    "One ResNet-18 (ImageNet stem, as the peers' ResNets) and one 32-px vit_tiny in every layout of tests/support.py."
+    from smallssl.archs import create_encoder
+    from support import write_resnet_layouts, write_vit_layouts
+    torch.manual_seed(6)
+    net, student = create_encoder('resnet18', image_size=224), create_encoder('resnet18', image_size=224)
+    with torch.no_grad():   # BatchNorm statistics other than the initial ones, so a buffer left behind would show
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d): m.running_mean.uniform_(-.1, .1); m.running_var.uniform_(.5, 1.5)
+    vit, vit_student = create_encoder('vit_tiny', image_size=32), create_encoder('vit_tiny', image_size=32)
+    return write_resnet_layouts(tmp/'layouts', net, student), write_vit_layouts(tmp/'vit_layouts', vit, vit_student)
+
+
+def _knn(data, arch, path, out_json, *extra):
+    from smallssl import evaluate
+    code, out, err = run_cli(evaluate.knn_main, [data, '-a', arch, '--pretrained', path, '--image-size', 32, '-b', 12, '-j', 0, '-k', 7,
+                                        '--json', out_json, *extra])
+    assert code == 0, err + out
+    return json.loads(Path(out_json).read_text())['acc_by_k'], out
+
+
+def _features(data, arch, path, out, *extra):
+    from smallssl import extract
+    code, _, err = run_cli(extract.main, [data, '-a', arch, '--pretrained', path, '--image-size', 32, '-b', 12, '-j', 0,
+                                           '--knn', '-o', out, *extra])
+    assert code == 0, err
+    return torch.load(out, weights_only=True)
+
+
+def test_layouts_same_knn(tmp, layouts):
+    "smallssl-knn and smallssl-extract read the same encoder from every layout as from the plain torchvision state_dict."
+    # classes i and i + 3 share their colour: the accuracies are not all 100 %, so a neighbour that changes shows
+    data = image_folder(tmp/'data_layouts', n=6, classes=('red', 'green', 'blue', 'red2', 'green2', 'blue2'))
+    for arch, files, plain in [('resnet18', layouts[0], 'torchvision'), ('vit_tiny', layouts[1], 'deit')]:
+        want, _ = _knn(data, arch, files[plain], tmp/f'knn_{arch}_plain.json')
+        want_feats = _features(data, arch, files[plain], tmp/f'feats_{arch}_plain.pt')
+        for name, path in files.items():
+            got, out = _knn(data, arch, path, tmp/f'knn_{arch}_{path.stem}.json')
+            assert got == want, (name, got, want)
+            assert min(got.values()) < 100, got
+            assert 'tensors used, missing none' in out, out
+            feats = _features(data, arch, path, tmp/f'feats_{arch}_{path.stem}.pt')
+            for k in ('train_features', 'test_features'): assert torch.equal(feats[k], want_feats[k]), (name, k)
+    # DINO's student is another network, read only when asked for (`checkpoint_key`, the library side of --checkpoint-key)
+    from smallssl.checkpoint import load_pretrained_encoder
+    a = load_pretrained_encoder('resnet18', layouts[0]['dino'], image_size=32, checkpoint_key='student', verbose=False)
+    b = load_pretrained_encoder('resnet18', layouts[0]['dino'], image_size=32, verbose=False)
+    assert not torch.equal(a.conv1.weight, b.conv1.weight)
+
+
+def test_layouts_same_lincls(tmp, data, layouts):
+    "smallssl-lincls trains the same probe on a solo-learn Lightning checkpoint as on the plain state_dict."
+    res = {}
+    for name in ('torchvision', 'solo-learn'):
+        out_dir = tmp/f'lc_{name}'
+        code, out, err = run_cli(linear.main, [data, '-a', 'resnet18', '--pretrained', layouts[0][name], '--image-size', 32,
+                                               '--epochs', 2, '-b', 12, '-j', 0, '--out-dir', out_dir, '--json', tmp/f'lc_{name}.json',
+                                               '--no-progress'])
+        assert code == 0, err
+        r = json.loads((tmp/f'lc_{name}.json').read_text())
+        res[name] = ({k: r[k] for k in ('top1', 'top5', 'best_top1', 'epochs')},
+                     load_checkpoint(out_dir/'lincls_checkpoint.pth.tar')['state_dict'])
+    assert res['torchvision'][0] == res['solo-learn'][0]
+    a, b = res['torchvision'][1], res['solo-learn'][1]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)   # the trained fc too
