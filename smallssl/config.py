@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_config.ipynb #f639308d
 from __future__ import annotations
-import argparse, ast, dataclasses, io, linecache, re, sys, tokenize
+import argparse, ast, dataclasses, functools, io, linecache, re, sys, tokenize
 from dataclasses import MISSING, dataclass, field
 
 from .core import *
@@ -57,6 +57,7 @@ def arg(default=MISSING, # the default (a list is copied for every instance)
 def _copy(d): return dataclasses.replace(d) if dataclasses.is_dataclass(d) else type(d)(d)
 
 # %% ../nbs/00a_config.ipynb #1769e8d4
+@functools.lru_cache(maxsize=None)   # a class's source does not change: parse it once
 def _class_docments(cls)->dict:
     "Field name -> the comment that ends its declaration, in the body of `cls` itself."
     fname = getattr(cls, '__dict__', {}).get('_config_src')
