@@ -19,7 +19,7 @@ from .knn import plot_acc_by_k
 from .loop import plot_curves, read_log
 from .measure import measure
 from .encoder import EncoderSpec
-from .train import SMALL_RECIPE, TRAIN_CURVES, TrainConfig
+from .train import SMALL_RECIPE, TRAIN_CURVES, TrainConfig, check_sizes
 import smallssl.train
 
 # %% auto #0
@@ -35,6 +35,12 @@ class DemoConfig(Config):
     nproc:int = arg(2, metavar='N', bounds=AT_LEAST_1) # torchrun processes, one thread each (the global batch is split between them)
     precise_bn:int = arg(2000, metavar='N', bounds=NON_NEGATIVE) # images for re-estimating BatchNorm statistics before measuring
     k:int = arg(21, '-k', metavar='K', bounds=AT_LEAST_1) # largest k of best-NN
+
+    def check(self):
+        "The flags' rules; then the recipe's sizes with the demo's `--nproc` processes (before any training starts)."
+        super().check()
+        check_sizes(self.recipe.batch_size, self.recipe.moco_k, self.nproc, self.recipe.shuffle_groups, self.recipe.symmetric)
+        return self
 
     def training(self, data:Path)->TrainConfig:
         "The training run: the recipe on `data`, its checkpoints (only the newest kept) in OUT/checkpoints."
