@@ -16,7 +16,7 @@ Each round runs every side once, in an order that alternates between rounds; the
 (epoch 0 left out: it starts the loader workers) and the ratio to lightly's in the same run.
 
     python bench/peer_bench.py --lightly-python /path/to/venv/bin/python
-    python bench/peer_bench.py --smallssl new=. --smallssl old=../main --archs mobilenetv3_small --epochs 3 --rounds 2
+    python bench/peer_bench.py --smallssl new=. --smallssl old=../main:2 --archs mobilenetv3_small --epochs 3 --rounds 2
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -84,9 +84,11 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=2, help='torch threads of the training process')
     p.add_argument('--workers', type=int, default=2, help='data-loading worker processes')
     p.add_argument('--smallssl', action='append', default=None, metavar='NAME=PATH',
-                   help='a smallssl source tree to time, as a name and the folder holding the smallssl package (repeatable; default: this checkout)')
+                   help='a smallssl source tree to time: a name, the folder holding the smallssl package and optionally the '
+                        'shuffle-BN groups to run (NAME=PATH[:G,G]; default groups 2,1; repeatable; default: this checkout)')
     p.add_argument('--lightly-python', default=None, help="Python of a virtual environment with lightly (default: $LIGHTLY_PYTHON)")
     p.add_argument('--data', default=None, help='the photo-patch folder (made there once; default: a temporary folder)')
+    p.add_argument('--per-class', type=int, default=250, help='training images per class (12 classes)')
     p.add_argument('--json', default=None, help='write every epoch time here')
     p.add_argument('--omp-wait-policy', default=None, choices=['PASSIVE', 'ACTIVE'],
                    help="OMP_WAIT_POLICY of both sides (default: the environment's); on a machine shared with other busy processes, "
@@ -94,13 +96,17 @@ def main(argv=None):
     a = p.parse_args(argv)
     global OMP_WAIT
     OMP_WAIT = a.omp_wait_policy
-    srcs = [tuple(s.split('=', 1)) for s in (a.smallssl or [f'smallssl={ROOT}'])]
+    srcs = []
+    for spec in a.smallssl or [f'smallssl={ROOT}']:
+        name, path = spec.split('=', 1)
+        path, _, groups = path.partition(':')
+        srcs.append((name, path, [int(g) for g in groups.split(',')] if groups else [2, 1]))
     exe = lightly_python(a.lightly_python)
     with tempfile.TemporaryDirectory() as tmp:
-        data = photo_patches(Path(a.data or Path(tmp)/'photos'), n_train=250, n_val=50, size=28)
+        data = photo_patches(Path(a.data or Path(tmp)/f'photos{a.per_class}'), n_train=a.per_class, n_val=50, size=28)
         print(f"data: {sum(1 for _ in (data/'train').rglob('*.jpeg'))} training images of 28 px at 32 px; {a.threads} threads, "
               f"{a.workers} workers, {a.epochs} epochs per run, {a.rounds} rounds, OMP_WAIT_POLICY {OMP_WAIT or 'as set'}", flush=True)
-        sides = [(f"{name} --shuffle-groups {g}", ('smallssl', src, g)) for name, src in srcs for g in (2, 1)]
+        sides = [(f"{name} --shuffle-groups {g}", ('smallssl', src, g)) for name, src, groups in srcs for g in groups]
         if exe: sides.append(('lightly', ('lightly', exe, None)))
         results = {}
         for arch in a.archs:

@@ -31,11 +31,17 @@ from torch.utils.data import DataLoader, default_collate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from experiments.real_photos import photo_patches  # noqa: E402
+import smallssl.data as sdata  # noqa: E402
+import smallssl.train as strain  # noqa: E402
 from smallssl import core  # noqa: E402
 from smallssl.augment import build_train_transform  # noqa: E402
-from smallssl.data import SafeImageFolder, load_rgb, resolve_data  # noqa: E402
+from smallssl.data import SafeImageFolder, load_rgb  # noqa: E402
 from smallssl.moco import MoCo, contrastive_accuracy, dequeue_and_enqueue, forward_in_groups, infonce_logits  # noqa: E402
-from smallssl.train import SeededSamples, derive_seed  # noqa: E402
+from smallssl.train import SeededSamples  # noqa: E402
+
+derive_seed = getattr(core, 'derive_seed', None) or strain.derive_seed   # in core from the configuration rework on, train before
+try: from smallssl.toy import resolve_data   # the embedded datasets' own chapter from the configuration rework on
+except ImportError: resolve_data = sdata.resolve_data
 
 SECTIONS = ['data wait', 'memory format', 'forward q', 'momentum update', 'forward k', 'loss', 'backward', 'optimiser', 'queue',
             'diagnostics', 'sync (.item)']
