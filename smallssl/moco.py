@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_moco.ipynb #10c7db46
 from __future__ import annotations
-import copy
+import contextlib, copy, functools
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -14,9 +14,9 @@ from .core import SmallSSLError, concat_all_gather, get_rank, get_world_size, to
 from .archs import create_encoder, check_arch
 
 # %% auto #0
-__all__ = ['MLP_KINDS', 'build_head', 'momentum_update', 'check_queue_size', 'dequeue_and_enqueue', 'infonce_logits',
-           'contrastive_accuracy', 'batch_accuracy', 'shuffle_index', 'batch_shuffle_ddp', 'batch_unshuffle_ddp',
-           'forward_in_groups', 'MoCo']
+__all__ = ['MLP_KINDS', 'ONE_OUTPUT_MIN', 'build_head', 'momentum_update', 'check_queue_size', 'dequeue_and_enqueue',
+           'infonce_logits', 'contrastive_accuracy', 'batch_accuracy', 'shuffle_index', 'batch_shuffle_ddp',
+           'batch_unshuffle_ddp', 'group_batch_norm', 'batchnorm_groups', 'forward_in_groups', 'MoCo']
 
 # %% ../nbs/04_moco.ipynb #4e444bc2
 MLP_KINDS = ['none', 'simple', 'deep', 'dropout', 'wide']
@@ -131,23 +131,91 @@ def batch_unshuffle_ddp(x:torch.Tensor, # n x ... this rank's outputs on the shu
     x_all = concat_all_gather(x.contiguous())  # world*n x ...
     return x_all[idx_unshuffle.view(get_world_size(), -1)[get_rank()]]
 
-# %% ../nbs/04_moco.ipynb #13772be7
+# %% ../nbs/04_moco.ipynb #508a046e
+_BatchNorm = nn.modules.batchnorm._BatchNorm
+
+def _bn_momentum(bn):
+    "The running-statistics factor of this call, after counting the call (as `nn.BatchNorm2d.forward` does)."
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None: return 1.0 / float(bn.num_batches_tracked)  # cumulative average
+    return 0.0 if bn.momentum is None else bn.momentum
+
+def _group_bn_out(x, weight, bias, running_mean, running_var, groups, momentum, eps):
+    "`(out, stats)`: each chunk of `x` normalised with its own statistics into one output; `stats` 2 x G x C (mean, 1/std)."
+    out, stats = torch.empty_like(x), x.new_empty(2, groups, x.shape[1])
+    for g, (xg, og, mean, invstd) in enumerate(zip(x.chunk(groups), out.chunk(groups), stats[0], stats[1])):
+        rm, rv = (running_mean, running_var) if g == 0 else (None, None)  # group 0 alone updates the running statistics
+        torch.ops.aten.native_batch_norm.out(xg, weight, bias, rm, rv, True, momentum, eps, out=og, save_mean=mean, save_invstd=invstd)
+    return out, stats
+
+class _GroupBatchNorm(torch.autograd.Function):
+    "Training-mode BatchNorm with statistics per contiguous chunk of the batch, one output tensor, and its gradient."
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, groups, momentum, eps):
+        out, stats = _group_bn_out(x, weight, bias, running_mean, running_var, groups, momentum, eps)
+        ctx.save_for_backward(x, weight, stats)
+        ctx.groups, ctx.eps = groups, eps
+        return out
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w, stats = ctx.saved_tensors
+        G, C, n = ctx.groups, x.shape[1], x.numel() // (ctx.groups * x.shape[1])  # n values per group and channel
+        sums = [torch.ops.aten.native_batch_norm_backward(dyg, xg, w, None, None, mean, invstd, True, ctx.eps, [False, True, True])[1:]
+                for dyg, xg, mean, invstd in zip(dy.chunk(G), x.chunk(G), stats[0], stats[1])]
+        dw, db = (torch.stack(s) for s in zip(*sums))  # G x C: sum(dy * xhat), sum(dy)
+        mean, invstd = stats  # G x C each
+        a = w * invstd  # dx = a * (dy - db/n - xhat * dw/n) = a * dy - k * x + c
+        k = (a * invstd).mul_(dw).div_(n)
+        c = torch.addcmul(k * mean, a, db, value=-1 / n)
+        bc, xg = (G, 1, C) + (1,) * (x.dim() - 2), (G, -1) + x.shape[1:]  # G x 1 x C x 1 x 1 against G x N/G x C x H x W
+        dx = torch.addcmul(c.view(bc), a.view(bc), dy.view(xg)).addcmul_(k.view(bc), x.view(xg), value=-1)
+        return dx.view(x.shape), dw.sum(0), db.sum(0), None, None, None, None, None
+
+ONE_OUTPUT_MIN = 2**19  # values in a layer's input from which writing the groups into one output beats a concatenation on the CPU
+
+def group_batch_norm(x:torch.Tensor, # N x C x ... the layer's input, N divisible by `groups`
+                     bn:nn.Module, # a BatchNorm layer (`nn.BatchNorm1d/2d/3d`)
+                     groups:int, # contiguous groups of the batch (`x.chunk(groups)`), each normalised with its own statistics
+                     one_output:bool|None=None, # write the groups into one output (CPU, float, affine only); None: from `ONE_OUTPUT_MIN` values
+                    )->torch.Tensor:
+    "What `bn` computes on each group of `x` as a batch of its own, concatenated; the running statistics as group 0 leaves them."
+    if not bn.training and bn.running_mean is not None: return type(bn).forward(bn, x)  # eval: no batch statistics
+    momentum = _bn_momentum(bn)
+    rm, rv = (bn.running_mean, bn.running_var) if bn.track_running_stats else (None, None)
+    if one_output is None: one_output = x.numel() >= ONE_OUTPUT_MIN
+    if one_output and x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) and bn.affine and not torch.is_autocast_enabled('cpu'):
+        if torch.is_grad_enabled(): return _GroupBatchNorm.apply(x, bn.weight, bn.bias, rm, rv, groups, momentum, bn.eps)
+        return _group_bn_out(x, bn.weight, bn.bias, rm, rv, groups, momentum, bn.eps)[0]
+    xs = x.chunk(groups)  # small layers, GPU, autocast: BatchNorm's own function per group, then one concatenation
+    return torch.cat([torch.batch_norm(xs[0], bn.weight, bn.bias, rm, rv, True, momentum, bn.eps, torch.backends.cudnn.enabled)]
+                     + [torch.batch_norm(xg, bn.weight, bn.bias, None, None, True, 0., bn.eps, torch.backends.cudnn.enabled) for xg in xs[1:]])
+
+# %% ../nbs/04_moco.ipynb #e7481077
+@contextlib.contextmanager
+def batchnorm_groups(module:nn.Module, # a network, possibly with BatchNorm layers
+                     groups:int, # groups of the batch, each with its own BatchNorm statistics
+                     one_output:bool|None=None, # see `group_batch_norm`
+                    ):
+    "Inside the block every BatchNorm layer of `module` computes `group_batch_norm`; afterwards the layers are as before."
+    bns = [m for m in module.modules() if isinstance(m, _BatchNorm) and 'forward' not in vars(m)]
+    for bn in bns: bn.forward = functools.partial(group_batch_norm, bn=bn, groups=groups, one_output=one_output)  # an instance attribute, not a new module
+    try: yield module
+    finally:
+        for bn in bns: del bn.forward
+
 def forward_in_groups(encoder:nn.Module, # a network, possibly with BatchNorm layers
                       x:torch.Tensor, # N x ... a batch, N divisible by `groups`
                       groups:int, # number of groups that emulate ranks
+                      one_output:bool|None=None, # see `group_batch_norm`
                      )->torch.Tensor:
-    "`encoder` applied to `groups` equal slices of `x` separately (BatchNorm statistics per slice), concatenated."
+    "`encoder(x)` in one call, with BatchNorm statistics per group of `x.chunk(groups)`: what `groups` separate calls give, concatenated."
     if groups <= 1: return encoder(x)
     if x.shape[0] % groups:
         raise SmallSSLError(f"batch size {x.shape[0]} is not divisible by shuffle_groups={groups}: "
                             f"use a batch size that is a multiple of {groups} (and drop the last incomplete batch)")
-    chunks = x.chunk(groups)
-    out = [encoder(chunks[0])]
-    bufs = [b for b in encoder.buffers()] if encoder.training else []
-    saved = [b.clone() for b in bufs]  # as group 0 left them (what DDP keeps: rank 0's)
-    out += [encoder(c) for c in chunks[1:]]
-    if bufs: torch._foreach_copy_([b.data for b in bufs], saved)  # via .data: BN's saved tensors keep their version
-    return torch.cat(out)
+    with batchnorm_groups(encoder, groups, one_output): return encoder(x)
 
 # %% ../nbs/04_moco.ipynb #5639f7d2
 class MoCo(nn.Module):
@@ -174,6 +242,7 @@ class MoCo(nn.Module):
         for p in self.encoder_k.parameters(): p.requires_grad = False
         self.register_buffer("queue", F.normalize(torch.randn(dim, K), dim=0))  # dim x K
         self.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
+        self._last_qk = None  # the last step's queries and keys, for `batch_acc1`
 
     @torch.no_grad()
     def update_key_encoder(self):
@@ -201,7 +270,7 @@ class MoCo(nn.Module):
             k = self.keys(im_k)  # N x dim
         queue = self.queue.clone()  # the queue changes before backward
         logits, labels = infonce_logits(q, k, queue, self.T)
-        self.batch_acc1 = batch_accuracy(q.detach(), k)  # a diagnostic (see the text); no sync
+        self._last_qk = (q.detach(), k)  # N x dim each, for the diagnostic `batch_acc1` (computed only when read)
         if self.symmetric:  # the same with the views' roles swapped; both sets of keys are enqueued (query view's first)
             q2 = F.normalize(forward_in_groups(self.encoder_q, im_k, groups).float(), dim=1)
             with torch.no_grad(): k2 = self.keys(im_q)
@@ -209,5 +278,10 @@ class MoCo(nn.Module):
             logits, labels, k = torch.cat([logits, l2]), torch.cat([labels, lab2]), torch.cat([k2, k])
         dequeue_and_enqueue(self.queue, self.queue_ptr, concat_all_gather(k))
         return logits, labels
+
+    @property
+    def batch_acc1(self)->torch.Tensor|None:
+        "`batch_accuracy` of the last step's queries and keys, computed when read (a 0-d tensor, no device sync); None before a step."
+        return None if self._last_qk is None else batch_accuracy(*self._last_qk)
 
     def extra_repr(self): return f"arch={self.arch}, K={self.K}, m={self.m}, T={self.T}, shuffle_groups={self.shuffle_groups}, symmetric={self.symmetric}"
