@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_checkpoint.ipynb #289eb64d
 from __future__ import annotations
-import argparse, contextlib, dataclasses, pickle, re, zipfile
+import argparse, contextlib, dataclasses, pickle, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -17,10 +17,10 @@ from .config import *
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'RESNET_CHILDREN', 'POSITIONAL_ARCHS', 'unwrap', 'moco_state_dict', 'plain_args', 'make_checkpoint',
-           'checkpoint_path', 'save_checkpoint', 'load_checkpoint', 'checkpoint_files', 'find_resume',
-           'prune_checkpoints', 'load_moco_state', 'timm_vit_name', 'resnet_positional_name', 'EncoderState',
-           'encoder_state', 'checkpoint_stem', 'load_pretrained_encoder', 'load_encoder_weights', 'convert_seed',
-           'ConvertSeedConfig', 'main']
+           'checkpoint_path', 'save_checkpoint', 'load_checkpoint', 'check_finite_weights', 'checkpoint_files',
+           'find_resume', 'prune_checkpoints', 'load_moco_state', 'timm_vit_name', 'resnet_positional_name',
+           'EncoderState', 'encoder_state', 'checkpoint_stem', 'load_pretrained_encoder', 'load_encoder_weights',
+           'convert_seed', 'ConvertSeedConfig', 'main']
 
 # %% ../nbs/05_checkpoint.ipynb #2cc62526
 def unwrap(model:nn.Module # a model, possibly wrapped by DistributedDataParallel
@@ -88,29 +88,54 @@ def _load_weights_only(path:Path):
     with (allow(_SAFE_GLOBALS) if allow else contextlib.nullcontext()):
         return torch.load(path, map_location='cpu', weights_only=True)
 
+def _refused(path:Path, e:Exception)->SmallSSLError|None:
+    "The message for a file refused because unpickling it would run code (None: another failure)."
+    msg = str(e)
+    g = re.search(r"GLOBAL (\S+)", msg) if isinstance(e, pickle.UnpicklingError) and 'Weights only load failed' in msg else None
+    if g is None: return None
+    return SmallSSLError(
+        f"refused to load {path}: it holds a pickled {g.group(1).rstrip('.,')}, and unpickling that could run code, so it "
+        f"was not loaded and nothing in it was executed (a Lightning checkpoint whose hyper_parameters are an omegaconf "
+        f"DictConfig is refused this way). If you trust where it came from, keep its weights once in a plain file and use "
+        f"that: {_CONVERT.format(p=path)}")
+
+def _why(e:Exception)->str:
+    "What `torch.load` said, in a few words: the weights-only unpickler's own line, else the first sentence."
+    msg = str(e)
+    m = re.search(r"WeightsUnpickler error: ([^\n]+)", msg)
+    why = m.group(1) if m else (msg.splitlines() or [''])[0].split('. ')[0]
+    return f"{type(e).__name__}{': ' + why[:150] if why else ''}"
+
 def load_checkpoint(path # a checkpoint file
                    )->dict:
-    "Load a checkpoint on the CPU with `weights_only=True`; truncated, corrupt or code-executing files raise `SmallSSLError`."
+    "Load a checkpoint on the CPU with `weights_only=True`; any file that does not load that way raises one `SmallSSLError`."
     path = Path(path)
+    if path.is_dir(): raise SmallSSLError(f"checkpoint {path} is a folder, not a file; give the checkpoint file itself")
     if not path.is_file(): raise SmallSSLError(f"checkpoint {path} does not exist (check the path)")
+    fix = "re-copy it, or use an earlier checkpoint"
+    if path.stat().st_size == 0:
+        raise SmallSSLError(f"checkpoint {path} is truncated or corrupt: it is empty (0 bytes; an interrupted copy?); {fix}")
     try: ck = _load_weights_only(path)
-    except pickle.UnpicklingError as e:
-        msg = str(e)
-        g = re.search(r"GLOBAL (\S+)", msg)
-        if 'Weights only load failed' in msg and g:
-            raise SmallSSLError(
-                f"refused to load {path}: it holds a pickled {g.group(1).rstrip('.,')}, and unpickling that could run code, so it "
-                f"was not loaded and nothing in it was executed (a Lightning checkpoint whose hyper_parameters are an omegaconf "
-                f"DictConfig is refused this way). If you trust where it came from, keep its weights once in a plain file and use "
-                f"that: {_CONVERT.format(p=path)}") from None
-        raise SmallSSLError(f"checkpoint {path} is truncated or corrupt, or not a file written by torch.save "
-                            f"(nothing in it was executed); re-copy or re-create it") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        why = (str(e).splitlines() or [''])[0].split('. ')[0][:150]
-        raise SmallSSLError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__}{': ' + why if why else ''}); "
-                            f"re-copy it, or resume from an earlier checkpoint") from None
-    if not isinstance(ck, dict): raise SmallSSLError(f"{path} holds a {type(ck).__name__}, not a checkpoint dict")
+    except Exception as e:   # every failure of torch.load: its type depends on where in the file the damage is
+        raise _refused(path, e) or SmallSSLError(
+            f"checkpoint {path} is truncated or corrupt, or not a file torch.save wrote ({_why(e)}); nothing in it was "
+            f"executed; {fix}") from None
+    if not isinstance(ck, dict):
+        raise SmallSSLError(f"checkpoint {path} holds a {type(ck).__name__}, not a checkpoint dict (a state_dict, or a dict "
+                            f"holding one); give the checkpoint file itself")
     return ck
+
+def check_finite_weights(state:dict, # name -> tensor (a state dict, an encoder's tensors)
+                         what:str, # the file, for the message (e.g. `--pretrained PATH`)
+                        )->dict:
+    "Raise `SmallSSLError` if a floating-point tensor of `state` holds NaN or inf: the weights of a diverged run or a damaged file."
+    bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        n = sum(isinstance(v, torch.Tensor) and v.is_floating_point() for v in state.values())
+        names = ', '.join(bad[:3]) + (f" ... (+{len(bad) - 3} more)" if len(bad) > 3 else '')
+        raise SmallSSLError(f"{what}: {len(bad)} of {n} weight tensors hold NaN or inf ({names}): the run that "
+                            "wrote it diverged or the file is damaged; use an earlier checkpoint, or re-copy this one")
+    return state
 
 # %% ../nbs/05_checkpoint.ipynb #bd2e3af9
 def checkpoint_files(ckpt_dir # checkpoint folder
@@ -124,14 +149,19 @@ def checkpoint_files(ckpt_dir # checkpoint folder
 def find_resume(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
                 verbose:bool=True # print what was found / skipped (rank 0)
                )->Path|None:
-    "The newest checkpoint in `ckpt_dir` that loads; unreadable newer ones are reported and skipped; None if there is none."
-    for p in reversed(checkpoint_files(ckpt_dir)):
+    "The newest checkpoint in `ckpt_dir` that loads; unreadable newer ones are reported and skipped; None if there is none; an error if none loads."
+    files, first = checkpoint_files(ckpt_dir), None
+    for p in reversed(files):
         try: load_checkpoint(p)
         except SmallSSLError as e:
+            first = first or e
             if verbose: print0(f"=> skipping {p.name}: {e}")
             continue
         if verbose: print0(f"=> resuming from {p}")
         return p
+    if files:
+        raise SmallSSLError(f"--resume auto: none of the {len(files)} checkpoint(s) in {ckpt_dir} can be read (newest: {first}); "
+                            "starting from scratch would overwrite them: restore them, or train into another --ckpt-dir")
     if verbose: print0(f"=> no checkpoint to resume in {ckpt_dir}; starting from scratch")
     return None
 
@@ -145,7 +175,7 @@ def prune_checkpoints(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
     files = checkpoint_files(ckpt_dir)
     keep = {Path(just_saved).resolve()} if just_saved else set()
     keep |= {p.resolve() for p in files[::-1][:max(keep_last - len(keep), 0)] if p.resolve() not in keep}
-    gone = [p for p in files if p.resolve() not in keep]
+    gone = [p for p in files if p.resolve() not in keep and p.is_file()]   # a folder with a checkpoint's name is not ours to delete
     for p in gone: p.unlink(missing_ok=True)
     return gone
 
@@ -181,7 +211,12 @@ def load_moco_state(model:nn.Module, # MoCo model, plain or DDP-wrapped
         raise SmallSSLError(f"{name}: not a smallssl-train checkpoint, it has no 'state_dict' (keys: {_fmt_keys(ckpt)}); "
                             "resume from a checkpoint_NNNN.pth.tar of smallssl-train (encoder weights go to --pretrained "
                             "of the evaluation commands)")
-    src, tgt = _strip_module(ckpt['state_dict']), m.state_dict()
+    sd = ckpt['state_dict']
+    if not isinstance(sd, dict) or not sd or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise SmallSSLError(f"{name}: its 'state_dict' is {'empty' if sd == {} else 'not a dict of named tensors'} "
+                            f"({type(sd).__name__}): a damaged or foreign file; resume from another checkpoint_NNNN.pth.tar")
+    check_finite_weights(sd, name)
+    src, tgt = _strip_module(sd), m.state_dict()
     missing, unexpected, mismatched = _state_diff(tgt, src)
     arch_note = f" The checkpoint was trained with -a {ckpt['arch']}." if ckpt.get('arch') else ''
     if not restart:
@@ -402,6 +437,7 @@ def load_pretrained_encoder(arch:str, # encoder architecture (`-a`)
         if verbose: print0(f"=> no --pretrained checkpoint: {arch} encoder with random initialisation (the random baseline)")
         return enc.eval()
     st = encoder_state(ck, checkpoint_key, what, arch)
+    check_finite_weights(st.state, what)
     stem = checkpoint_stem(arch, ck, stem, what, checkpoint_key)
     enc = archs.create_encoder(arch, num_classes=128, image_size=image_size, stem=stem)
     enc.fc = nn.Identity()
@@ -452,8 +488,13 @@ def convert_seed(src, # SEED checkpoint (`module.student.*`, `module.teacher.*`)
     src = Path(src)
     ck = load_checkpoint(src)
     sd = ck.get('state_dict', ck)
+    if not isinstance(sd, dict) or not all(isinstance(k, str) for k in sd):
+        raise SmallSSLError(f"{src} is not a SEED checkpoint: its 'state_dict' is a {type(sd).__name__}, not a dict of named "
+                            "tensors (a damaged or foreign file); give the SEED checkpoint itself")
     if not any(k.startswith('module.student.') for k in sd):
-        raise SmallSSLError(f"{src} is not a SEED checkpoint: no 'module.student.*' keys (found: {', '.join(_group(sd))})")
+        raise SmallSSLError(f"{src} is not a SEED checkpoint: no 'module.student.*' keys (found: {', '.join(_group(sd))}); "
+                            "give the SEED checkpoint itself")
+    check_finite_weights({k: v for k, v in sd.items() if k.startswith('module.student.')}, str(src))
     new = {}
     for k, v in sd.items():
         if k.startswith('module.teacher.'): continue

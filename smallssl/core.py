@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ba8aac04
 from __future__ import annotations
-import argparse, contextlib, json, math, os, random, sys, tempfile
+import argparse, contextlib, errno, json, math, os, random, re, shutil, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +13,10 @@ import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SmallSSLError', 'run_cli', 'check_output', 'HelpFormatter', 'ArgumentParser',
-           'atomic_path', 'atomic_save', 'save_json', 'dist_env', 'is_dist', 'get_rank', 'get_world_size', 'is_main',
-           'barrier', 'print0', 'init_distributed', 'concat_all_gather', 'gather_varlen', 'default_workers',
-           'workers_per_process', 'batch_per_process', 'seed_everything', 'derive_seed', 'seeded', 'cache_dir',
-           'schedule_lr', 'topk_correct', 'plot_style']
+           'WriteError', 'remove_stale_temps', 'atomic_path', 'saved_size', 'atomic_save', 'save_json', 'dist_env',
+           'is_dist', 'get_rank', 'get_world_size', 'is_main', 'barrier', 'print0', 'init_distributed',
+           'concat_all_gather', 'gather_varlen', 'default_workers', 'workers_per_process', 'batch_per_process',
+           'seed_everything', 'derive_seed', 'seeded', 'cache_dir', 'schedule_lr', 'topk_correct', 'plot_style']
 
 # %% ../nbs/00_core.ipynb #421ac04f
 class SmallSSLError(Exception):
@@ -86,36 +86,129 @@ def _read_umask()->int:
     return m
 _UMASK = _read_umask()
 
+class WriteError(SmallSSLError, OSError):
+    "A file that could not be written (a full disk, a read-only or vanished folder, a folder in its place); nothing partial was left."
+    path:Path|None = None    # the file
+    problem:str = ''         # what went wrong, with the path
+    disk_full:bool = False   # the file system had no room
+
+def _size(n:int)->str:
+    "A number of bytes as people read it."
+    for unit, k in (('GiB', 2**30), ('MiB', 2**20), ('KiB', 2**10)):
+        if n >= k: return f"{n / k:.1f} {unit}"
+    return f"{n} bytes"
+
+def _free(p:Path)->int|None:
+    "Bytes free for this user on the file system of `p` (its nearest existing folder); None if unknown."
+    while not p.exists() and p != p.parent: p = p.parent
+    try: return shutil.disk_usage(p).free
+    except OSError: return None
+
+def _chain(e:BaseException)->list:
+    "`e` and the exceptions it was raised from or during."
+    seen = []
+    while e is not None and e not in seen: seen.append(e); e = e.__cause__ or e.__context__
+    return seen
+
+def _write_error(path:Path, e:BaseException, existed:bool, free:int|None, written:int, need)->WriteError|None:
+    "The `WriteError` for a write of `path` that failed with `e` when `free` bytes were left (None: not an I/O error, let `e` through)."
+    chain = _chain(e)
+    io_msg = any(w in str(c) for c in chain for w in ('inline_container', 'PytorchStreamWriter', 'file write failed'))
+    if not (io_msg or any(isinstance(c, OSError) for c in chain)): return None
+    full = any(getattr(c, 'errno', None) in (errno.ENOSPC, errno.EDQUOT) for c in chain) or (free is not None and free < 2**20)
+    kept = "nothing partial was left" + (f", and the earlier {path.name} is unchanged" if existed else "")
+    if full:
+        if callable(need):
+            try: need = need()
+            except Exception: need = None
+        free = (free or 0) + written   # once the partial file is gone (the failed writer may still hold it open: not measured)
+        needs = f"it needs {_size(need)}" if need else f"it needs more than the {_size(written)} written before the disk filled"
+        problem = f"cannot write {path}: the disk is full ({needs}; {_size(free)} are free there)"
+        todo = "free some space or write elsewhere"
+    elif path.is_dir():
+        problem, todo = f"cannot write {path}: a folder has that name", "remove or rename the folder, or write elsewhere"
+    elif (blocker := next((p for p in path.parents if p.exists() and not p.is_dir()), None)) is not None:
+        problem, todo = f"cannot write {path}: {blocker} is a file, not a folder", "choose another path"
+    else:
+        why = next((c.strerror for c in chain if isinstance(c, OSError) and c.strerror), None) or (str(e).splitlines() or [''])[0][:200]
+        problem, todo = f"cannot write {path}: {why or type(e).__name__}", "check the folder (it must exist and be writable) or write elsewhere"
+    err = WriteError(f"{problem}; {kept}; {todo}")
+    err.path, err.problem, err.disk_full = path, problem, full
+    return err
+
+def _alive(pid:int)->bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+_TEMP = re.compile(r'^\..+\.(\d+)\.[a-z0-9_]{8}\.tmp$')   # the names `atomic_path` gives its temporary files
+_CLEANED = set()   # the folders this process has cleaned
+
+def remove_stale_temps(folder # a folder written to
+                      )->list:
+    "Remove the temporary files that killed writers left in `folder` (their process is gone); once per folder and process."
+    folder = Path(folder)
+    if folder in _CLEANED or not folder.is_dir(): return []
+    _CLEANED.add(folder)
+    gone = []
+    for e in os.scandir(folder):
+        m = _TEMP.match(e.name)
+        if m and int(m[1]) != os.getpid() and not _alive(int(m[1])):
+            with contextlib.suppress(FileNotFoundError): os.unlink(e.path); gone.append(Path(e.path))
+    return gone
+
 @contextlib.contextmanager
-def atomic_path(path # the final file name
+def atomic_path(path, # the final file name
+                need=None, # bytes the file needs (an int, or a function that counts them): named when the disk is full
                ):
-    "Yield a temporary path beside `path`; on success it replaces `path` atomically, on error it is removed."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+    "Yield a temporary path beside `path`; on success it replaces `path` atomically; on failure it is removed and an I/O error becomes a `WriteError`."
+    path, tmp = Path(path), None
+    existed = path.is_file()
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent)   # a killed run's partial files: gone before this write needs their space
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         yield Path(tmp)
         with open(tmp, 'rb') as f: os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        raise
+    except BaseException as e:
+        written = os.path.getsize(tmp) if tmp and os.path.isfile(tmp) else 0
+        free = _free(path.parent)   # before the partial file is removed: a full disk has (almost) nothing left
+        if tmp:
+            with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        err = _write_error(path, e, existed, free, written, need) if isinstance(e, Exception) and not isinstance(e, SmallSSLError) else None
+        if err is None: raise
+        raise err from None
 
 # %% ../nbs/00_core.ipynb #8341ab90
+class _Counter:
+    "A file-like sink that counts the bytes written to it."
+    def __init__(self): self.n = 0
+    def write(self, b): n = memoryview(b).nbytes; self.n += n; return n
+    def flush(self): pass
+
+def saved_size(obj # anything `torch.save` accepts
+              )->int:
+    "The bytes `torch.save(obj, ...)` writes, counted without keeping them."
+    c = _Counter(); torch.save(obj, c)
+    return c.n
+
 def atomic_save(obj, # anything `torch.save` accepts
                 path # destination file
                ):
     "`torch.save(obj, path)` that never leaves a partial file at `path`."
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
+    with atomic_path(path, need=lambda: saved_size(obj)) as tmp: torch.save(obj, tmp)
     return Path(path)
 
 def save_json(obj, # a JSON-serialisable object
               path # destination file
              ):
     "Write `obj` as indented JSON, atomically."
-    with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    text = json.dumps(obj, indent=2, default=str) + "\n"
+    with atomic_path(path, need=len(text.encode())) as tmp: Path(tmp).write_text(text)
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #6b6571e6

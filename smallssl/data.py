@@ -143,7 +143,8 @@ class SafeImageFolder(ImageFolder):
                          is_valid_file=is_valid, allow_empty=True)
         if not self.samples:
             raise SmallSSLError(f"'{root}': no readable image in {len(self.classes)} class folder(s)"
-                                + (f" ({len(self.skipped)} unreadable file(s) skipped)" if self.skipped else ""))
+                                + (f" ({len(self.skipped)} unreadable file(s) skipped)" if self.skipped else "")
+                                + "; check the folder (image files in <root>/<class>/)")
         if verbose and _rank() == 0:
             if self.skipped: print(_report_line(f"{Path(root)}: skipped", [p for p, _ in self.skipped]), flush=True)
             if empty := sorted(set(self.classes) - {self.classes[t] for t in self.targets}):
@@ -201,6 +202,16 @@ def _index_stamp(root:Path, classes:list)->list:
     "Modification times (ns) of the root and its class folders: they change when a file is added, removed or renamed."
     return [os.stat(root).st_mtime_ns] + [os.stat(root/c).st_mtime_ns for c in classes]
 
+def _read_index(f:Path)->tuple:
+    "`(cache, None)` for a well-formed index cache file, `(None, why)` for a damaged one."
+    try: c = json.loads(f.read_bytes().decode('utf-8'))
+    except IsADirectoryError: return None, "a folder has its name"
+    except (OSError, ValueError) as e: return None, f"{type(e).__name__}: {str(e)[:80]}"
+    ok = isinstance(c, dict) and isinstance(c.get('root'), str) and isinstance(c.get('stamp'), list) and isinstance(c.get('classes'), list) \
+         and isinstance(c.get('files'), list) and len(c['files']) == len(c['classes']) \
+         and all(isinstance(n, list) and all(isinstance(p, str) for p in n) for n in c['files'])
+    return (c, None) if ok else (None, "not the listing smallssl writes")
+
 def _index_file(root:Path)->Path:
     return cache_dir()/'index'/f"{hashlib.sha1(str(root).encode()).hexdigest()[:20]}.json"
 
@@ -213,13 +224,12 @@ def file_index(root, # an ImageFolder root
     root = Path(root).resolve()
     classes = sorted(class_to_idx)
     stamp, f = _index_stamp(root, classes), _index_file(root)
-    if cache and f.is_file():
-        try:
-            c = json.loads(f.read_text())
-            if c['root'] == str(root) and c['stamp'] == stamp and c['classes'] == classes:
-                base = str(root) + os.sep
-                return [(base + p, class_to_idx[cls]) for cls, names in zip(classes, c['files']) for p in names]
-        except (OSError, ValueError, KeyError, TypeError): pass   # a damaged cache file is rebuilt
+    if cache and (f.exists() or f.is_symlink()):
+        c, why = _read_index(f)
+        if c is not None and c['root'] == str(root) and c['stamp'] == stamp and c['classes'] == classes:
+            base = str(root) + os.sep
+            return [(base + p, class_to_idx[cls]) for cls, names in zip(classes, c['files']) for p in names]
+        if why and verbose and _rank() == 0: print(f"=> {f}: the cached file index of {root} is damaged ({why}); listing the folder again", flush=True)
     from tqdm.auto import tqdm
     samples, files = [], []   # files: per class, the paths relative to the root (what the cache keeps)
     for cls in tqdm(classes, desc=f'listing {root.name}', unit='class', leave=False, mininterval=1, delay=1,

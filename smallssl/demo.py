@@ -79,7 +79,9 @@ def plot_comparison(results:dict, # {'random': {...}, 'trained': {...}} as `summ
         ax.set_title(title, fontsize=9)
     plot_acc_by_k({n: results[n]["knn"] for n in names}, ax=axs[-1], title="best-NN against k")
     axs[-1].set_ylabel("k-NN accuracy (%)")
-    fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    fig.tight_layout()
+    with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=100)
+    plt.close(fig)
     return Path(path)
 
 # %% ../nbs/15_demo.ipynb #4b159983
@@ -153,7 +155,7 @@ Stage times (s): {', '.join(f'{k} {v:.0f}' for k, v in timings.items())}
 {cmd_text}
 ```
 """
-    (out/"report.md").write_text(md)
+    with atomic_path(out/"report.md", need=len(md.encode())) as tmp: tmp.write_text(md)
     save_json({"results": results, "timings_s": timings, "train_log": log, "commands": commands, "config": cfg.record()},
               out/"results.json")
     return out/"report.md"

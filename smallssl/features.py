@@ -4,6 +4,7 @@
 
 # %% ../nbs/08_features.ipynb #ba61993d
 from __future__ import annotations
+import re
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ __all__ = ['FEATURE_KINDS', 'check_finite', 'feature_kind', 'check_features', 's
 # %% ../nbs/08_features.ipynb #a67f9cf4
 FEATURE_KINDS = {'static': ('views', 'labels', 'meta'), 'split': ('features', 'labels', 'meta'),
                  'knn': ('train_features', 'train_labels', 'test_features', 'test_labels', 'meta')}
+_EXTRACT = {'static': '--static STATIC', 'split': '--split val', 'knn': '--knn'}   # the smallssl-extract flag that writes each kind
 
 def _clean_meta(meta:dict)->dict:
     return {str(k): (v if isinstance(v, (str, int, float, bool)) else ('' if v is None else str(v))) for k, v in (meta or {}).items()}
@@ -46,12 +48,13 @@ def check_features(obj, # a feature dict
     found = feature_kind(obj)
     want = kind or found
     if want is None or want not in FEATURE_KINDS or (kind and found != kind):
-        have = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+        have = sorted(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
         need = f"a '{kind}' feature file with keys {list(FEATURE_KINDS[kind])}" if kind in FEATURE_KINDS else \
                f"a feature file with keys {' or '.join(str(list(v)) for v in FEATURE_KINDS.values())}"
         what = f"a '{found}' feature file" if found else "not a feature file"
-        raise SmallSSLError(f"{name}: {what} (keys {have}); this needs {need}")
-    def bad(msg): raise SmallSSLError(f"{name}: {msg} (expected keys {list(FEATURE_KINDS[want])})")
+        raise SmallSSLError(f"{name}: {what} (keys {have}); this needs {need}: write one with smallssl-extract "
+                            f"{_EXTRACT.get(kind, '')}".rstrip())
+    def bad(msg): raise SmallSSLError(f"{name}: {msg} (expected keys {list(FEATURE_KINDS[want])}); write it again with smallssl-extract")
     def feat(key, ndim):
         t = obj[key]
         if not torch.is_tensor(t) or t.dim() != ndim or not t.is_floating_point():
@@ -73,8 +76,8 @@ def check_features(obj, # a feature dict
         a, b = feat('train_features', 2), feat('test_features', 2)
         if a.shape[1] != b.shape[1]: bad(f"train and test features differ in dimension: {a.shape[1]} vs {b.shape[1]}")
         lab('train_labels', a.shape[0]); lab('test_labels', b.shape[0])
-    if 'paths' in obj and obj['paths'] is not None and len(obj['paths']) != len(obj.get('labels', obj.get('test_labels', []))):
-        if want != 'knn': bad("'paths' must have one entry per label")
+    if want != 'knn' and obj.get('paths') is not None:
+        if not isinstance(obj['paths'], (list, tuple)) or len(obj['paths']) != len(obj['labels']): bad("'paths' must be a list with one entry per label")
     if not isinstance(obj.get('meta', {}), dict): bad("'meta' must be a dict")
     for key in FEATURE_KINDS[want]:
         if torch.is_tensor(obj.get(key)) and obj[key].is_floating_point(): check_finite(obj[key], f"{name}: '{key}'")
@@ -97,14 +100,17 @@ def load_features(path, # a feature file
                  )->dict:
     "Load a feature file with `weights_only=True` and check it is of `kind`."
     path = Path(path)
+    if path.is_dir(): raise SmallSSLError(f"--features {path}: is a folder; give the feature file smallssl-extract wrote")
     if not path.is_file(): raise SmallSSLError(f"--features {path}: no such file (write one with smallssl-extract)")
     if path.stat().st_size == 0:
         raise SmallSSLError(f"--features {path}: the file is empty (0 bytes; an interrupted copy?); write it again with smallssl-extract")
     try: obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        why = (str(e).splitlines() or [''])[0][:200]
+    except Exception as e:   # whatever torch.load raises: its type depends on where the file is damaged
+        m = re.search(r"WeightsUnpickler error: ([^\n]+)", str(e))
+        why = (m.group(1) if m else (str(e).splitlines() or [''])[0].split('. ')[0])[:150]
         raise SmallSSLError(f"--features {path}: cannot be read as a feature file with weights_only=True "
-                            f"({type(e).__name__}{': ' + why if why else ''})") from None
+                            f"({type(e).__name__}{': ' + why if why else ''}); nothing in it was executed; re-copy it, or write "
+                            "it again with smallssl-extract") from None
     check_features(obj, kind, str(path))
     obj.setdefault('meta', {})
     return obj

@@ -21,15 +21,21 @@ def read_log(path # a run's JSON log (`<run>/log.jsonl`)
             )->list:
     "The per-epoch records of a run, in epoch order (the last record of each epoch wins); [] when there is no log yet."
     path, rows = Path(path), {}
-    if not path.is_file(): return []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    if not path.exists(): return []
+    fix = "delete the line or the file (the checkpoints hold the run; only the curves of earlier epochs are lost)"
+    if not path.is_file(): raise SmallSSLError(f"{path}: is a folder, not the run's JSON log; remove it (the checkpoints hold the run)")
+    data = path.read_bytes()
+    if not data: raise SmallSSLError(f"{path}: the log is empty (0 bytes), a damaged log: {fix}")
+    try: text = data.decode('utf-8')
+    except UnicodeDecodeError as e:
+        raise SmallSSLError(f"{path}: not UTF-8 text (byte {e.start}), a damaged log: {fix}") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
         try: r = json.loads(line)
         except json.JSONDecodeError:
-            raise SmallSSLError(f"{path}: line {n} is not JSON ({line[:60]!r}); a damaged log: delete the line or the file "
-                                "(the checkpoints hold the run)") from None
-        if not isinstance(r, dict) or 'epoch' not in r:
-            raise SmallSSLError(f"{path}: line {n} is not an epoch record (no 'epoch'); delete the line or the file")
+            raise SmallSSLError(f"{path}: line {n} is not JSON ({line[:60]!r}); a damaged log: {fix}") from None
+        if not isinstance(r, dict) or type(r.get('epoch')) is not int or r['epoch'] < 0:
+            raise SmallSSLError(f"{path}: line {n} is not an epoch record (no whole-number 'epoch'); {fix}")
         rows[r['epoch']] = r
     return [rows[e] for e in sorted(rows)]
 
@@ -37,8 +43,9 @@ def log_epoch(path, # the run's JSON log
               record:dict, # the epoch's numbers, with `epoch`
              )->Path:
     "Write `record` after the records of the earlier epochs (later ones, left by an interrupted run, are dropped)."
-    keep = [r for r in read_log(path) if r['epoch'] < record['epoch']]
-    with atomic_path(path) as tmp: Path(tmp).write_text(''.join(json.dumps(r) + '\n' for r in keep + [record]))
+    keep = [r for r in read_log(path) if r['epoch'] < record['epoch']] if record['epoch'] > 0 else []
+    text = ''.join(json.dumps(r) + '\n' for r in keep + [record])
+    with atomic_path(path, need=len(text.encode())) as tmp: Path(tmp).write_text(text)
     return Path(path)
 
 # %% ../nbs/05b_loop.ipynb #ccb66c13
@@ -57,9 +64,12 @@ def run_epochs(one_epoch:Callable[[int, float], dict], # runs epoch e at learnin
                samplers=(), # samplers whose `set_epoch` is called
                generator:torch.Generator|None=None, # the loader's generator, seeded from (seed, epoch)
                describe:Callable[[dict], str]|None=None, # the line rank 0 prints for an epoch's record
+               resume:str='resume from it', # how to continue after a failed write, for its message (train: 'rerun with --resume auto')
               )->list:
     "Run epochs `start` ... `epochs - 1`: seeds, learning rate, the epoch, its log line and checkpoint; returns the epochs' records."
     run_dir, records = Path(run_dir), []
+    if is_main() and start > 0: read_log(run_dir/log_name)   # a damaged log stops the run before an epoch is spent
+    last = next((p for n in range(start, 0, -1) if checkpoint_file and (p := Path(checkpoint_file(n))).is_file()), None)
     for epoch in range(start, epochs):
         seed_everything(derive_seed(seed, epoch, get_rank()))
         for s in samplers: s.set_epoch(epoch)
@@ -68,18 +78,30 @@ def run_epochs(one_epoch:Callable[[int, float], dict], # runs epoch e at learnin
         for g in optimizer.param_groups: g['lr'] = lr
         rec = dict(epoch=epoch, **one_epoch(epoch, lr))
         rec.setdefault('lr', lr)
+        save = checkpoint is not None and ((epoch + 1) % max(save_freq, 1) == 0 or epoch + 1 == epochs)
         if is_main():
             if describe: print(describe(rec), flush=True)
-            log_epoch(run_dir/log_name, rec)
-        if checkpoint is not None and ((epoch + 1) % max(save_freq, 1) == 0 or epoch + 1 == epochs):
-            if is_main():
-                p = atomic_save(checkpoint(epoch + 1), checkpoint_file(epoch + 1))
-                rec['checkpoint'] = str(p)
-                print(f"=> saved {p}", flush=True)
-                if keep_last: prune_checkpoints(run_dir, keep_last, just_saved=p)
+            try:
+                log_epoch(run_dir/log_name, rec)
+                if save:
+                    p = last = atomic_save(checkpoint(epoch + 1), checkpoint_file(epoch + 1))
+                    rec['checkpoint'] = str(p)
+                    print(f"=> saved {p}", flush=True)
+            except WriteError as e: raise _kept(e, last, resume) from None
+            if save and keep_last: prune_checkpoints(run_dir, keep_last, just_saved=p)
         barrier()
         records.append(rec)
     return records
+
+# %% ../nbs/05b_loop.ipynb #1f0c2a01
+def _kept(e:WriteError, last:Path|None, resume:str)->WriteError:
+    "`e` told as a training run's failure: what is safe (the last checkpoint) and how to go on."
+    kept = (f"nothing partial was left, and the previous checkpoint {last} is intact" if last is not None
+            else "nothing partial was left (no checkpoint was written yet)")
+    todo = ("free some space (or use another run folder)" if e.disk_full else "fix the folder (or use another run folder)") + f" and {resume}"
+    err = WriteError(f"{e.problem}; {kept}; {todo}")
+    err.path, err.problem, err.disk_full = e.path, e.problem, e.disk_full
+    return err
 
 # %% ../nbs/05b_loop.ipynb #01647e27
 def plot_curves(records:list, # per-epoch dicts with `epoch` (`read_log`)

@@ -177,6 +177,19 @@ def _candidates(src:Path):
         out[d.name] = files
     return out, dups
 
+def _read_manifest(p:Path)->dict:
+    "The flags an earlier run wrote into `DST/sample-augs.json`; a `SmallSSLError` if the file is damaged."
+    why = None
+    if not p.is_file(): why = "is a folder, not the file smallssl-sample-augs writes"
+    else:
+        try: old = json.loads(p.read_bytes().decode('utf-8'))
+        except (OSError, ValueError) as e: why = f"is damaged ({type(e).__name__}: {str(e)[:80]})"
+        else:
+            if not isinstance(old, dict): why = f"is damaged (a JSON {type(old).__name__}, not the object smallssl-sample-augs writes)"
+    if why: raise SmallSSLError(f"{p} {why}, so the flags its views were made with are unknown; delete the folder and rerun, or delete "
+                                "just this file if its views were made with these same flags, or write into another DST")
+    return old
+
 def _run_tasks(tasks, workers, desc, progress=True):
     if workers <= 1 or len(tasks) <= 1:
         yield from (_sample_task(t) for t in tqdm(tasks, desc=desc, leave=False, mininterval=1, disable=not progress))
@@ -232,8 +245,8 @@ def sample_augs(src, # an ImageFolder root: one sub-folder per class
     sigma = blur_sigma(image_size, blur_sigma_px)
     config = dict(aug=aug, seed=seed, image_size=image_size, jpeg_quality=JPEG_QUALITY, blur_sigma=list(sigma))
     manifest = dst/'sample-augs.json'
-    if manifest.is_file():
-        old = json.loads(manifest.read_text())
+    if manifest.exists():
+        old = _read_manifest(manifest)
         diff = {k: old.get(k) for k in config if old.get(k) != config[k]}
         if diff: raise SmallSSLError(f"{dst} was made with {diff}; this run asks for "
                                      f"{ {k: config[k] for k in diff} }. Use another DST or the same flags.")
@@ -319,14 +332,15 @@ class StaticViews(Dataset):
             kept = []
             for stem in sorted(files):
                 miss = [k for k in self.views if k not in files[stem] or files[stem][k].stat().st_size == 0]
-                if miss: self.excluded.append((str(root/cls/stem), f"view(s) {miss} missing or empty")); continue
+                if miss: self.excluded.append((str(root/cls/stem), f"{', '.join(f'{stem}-{k}.jpeg' for k in miss)} missing or empty")); continue
                 kept.append((str(root/cls/stem), label))
             counts[cls] = len(kept)
             self.samples += kept[:samples_per_class] if samples_per_class else kept
         if not self.samples:
             raise SmallSSLError(f"{root}: no complete <stem>-{{{','.join(map(str, self.views))}}}.jpeg triples for "
                                 f"--dataset-mode {dataset_mode} in {len(self.classes)} class folder(s)"
-                                + (" (modes other than normal need --aug easy/hard/super-hard)" if dataset_mode != 'normal' else ""))
+                                + (" (modes other than normal need --aug easy/hard/super-hard)" if dataset_mode != 'normal' else "")
+                                + "; write the views again with smallssl-sample-augs")
         if samples_per_class and (short := {c: n for c, n in counts.items() if n < samples_per_class}):
             raise SmallSSLError(f"--subset-per-class {samples_per_class}: {root} has fewer complete triples in {len(short)} class(es) "
                                 f"(at most {min(short.values())}, e.g. {dict(list(short.items())[:5])}); use --subset-per-class {min(counts.values())} or fewer")

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .core import *
 from .config import *
 from .archs import check_arch, representation_dim
-from .checkpoint import load_checkpoint, load_pretrained_encoder, make_checkpoint, unwrap
+from .checkpoint import check_finite_weights, load_checkpoint, load_pretrained_encoder, make_checkpoint, unwrap
 from .data import collate_skip
 from .encoder import EncoderSpec, precise_bn
 from .loop import plot_curves, run_epochs
@@ -148,17 +148,27 @@ def resume_state(model:nn.Module, # the classifier (unwrapped)
                 )->dict:
     "Load a `fit` checkpoint into `model` and `optimizer`; returns the checkpoint (epoch, best_acc1, history)."
     path = Path(path)
-    if not path.is_file(): raise SmallSSLError(f"--resume: no checkpoint at {path}")
+    if not path.exists(): raise SmallSSLError(f"--resume: no checkpoint at {path} (check the path)")
     ck = load_checkpoint(path)
     if 'optimizer' not in ck or 'best_acc1' not in ck:
         raise SmallSSLError(f"--resume: {path} is not a linear-evaluation checkpoint (no 'optimizer'/'best_acc1'); "
                             "to evaluate a pre-trained encoder pass it with --pretrained")
     if arch and ck.get('arch') not in (None, arch):
         raise SmallSSLError(f"--resume: {path} was written for -a {ck.get('arch')}, not -a {arch}")
-    sd = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in ck['state_dict'].items()}
+    sd, damaged = ck.get('state_dict'), f"--resume: {path} is damaged or not a linear-evaluation checkpoint"
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise SmallSSLError(f"{damaged} (its 'state_dict' is a {type(sd).__name__}, not a dict of named tensors); resume from "
+                            "another checkpoint, or start again without --resume")
+    check_finite_weights(sd, f"--resume {path}")
+    sd = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in sd.items()}
     try: model.load_state_dict(sd)
     except RuntimeError as e: raise SmallSSLError(f"--resume: {path} does not fit this model: {str(e).splitlines()[0]}") from None
-    optimizer.load_state_dict(ck['optimizer'])
+    try: optimizer.load_state_dict(ck['optimizer'])
+    except Exception as e:   # a damaged optimizer state: any of KeyError, ValueError, TypeError, ...
+        raise SmallSSLError(f"{damaged} (its 'optimizer' does not load: {type(e).__name__}); resume from another checkpoint, or "
+                            "start again without --resume") from None
+    if type(ck.get('epoch')) is not int or not isinstance(ck.get('best_acc1'), (int, float, torch.Tensor)):
+        raise SmallSSLError(f"{damaged} ('epoch' {ck.get('epoch')!r}, 'best_acc1' {ck.get('best_acc1')!r}); resume from another checkpoint")
     return ck
 
 SUPERVISED_CURVES = {'accuracy': ('accuracy (%)', [('train top-1 (augmented)', 'train_acc1'), ('val top-1', 'top1'), ('val top-5', 'top5')]),
@@ -236,7 +246,7 @@ def fit(model:nn.Module, # classifier from `build_classifier` (unwrapped, on CPU
     run_epochs(one_epoch, optimizer, lambda e: schedule_lr(cfg.lr, e, milestones=cfg.schedule, gamma=gamma), start, cfg.epochs,
                cfg.seed, out_dir, log_name=f"{name}_log.jsonl", samplers=[sampler] if sampler else [], generator=g, describe=line,
                checkpoint=lambda n: make_checkpoint(net, optimizer, n, cfg.arch, config=cfg, ddp_names=False, best_acc1=best, history=history),
-               checkpoint_file=lambda n: ckpt)
+               checkpoint_file=lambda n: ckpt, resume=f"rerun with --resume {ckpt}")
     last = history[-1]
     res = dict(top1=last['top1'], top5=last['top5'], best_top1=max(h['top1'] for h in history), epochs=last['epoch'] + 1,
                history=history, **(extra or {}), checkpoint=str(ckpt), args=cfg.record())

@@ -303,7 +303,8 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
         start_epoch = ckpts.load_moco_state(model, resume_ck, restart=cfg.restart, optimizer=optimizer, scaler=scaler,
                                             verbose=core.is_main(), name=f"--resume {resume_path}")
         del resume_ck
-    if core.is_main():   # written once the run is sure to start: a bad --resume leaves the run folder as it was
+    if core.is_main():   # written once the run is sure to start: a bad --resume or a damaged log leaves the run folder as it was
+        if start_epoch > 0: loop.read_log(ckpt_dir/'log.jsonl')
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         print("=> config\n" + json.dumps(config, indent=2), flush=True)
         core.save_json(config, ckpt_dir/'config.json')
@@ -316,7 +317,7 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
         one_epoch, optimizer, lambda e: core.schedule_lr(cfg.lr, e, cfg.epochs, cfg.cos, cfg.schedule), start_epoch, cfg.epochs,
         cfg.seed, ckpt_dir, checkpoint=lambda n: ckpts.make_checkpoint(model, optimizer, n, cfg.arch, scaler, config=cfg),
         checkpoint_file=lambda n: ckpts.checkpoint_path(ckpt_dir, n - 1), save_freq=cfg.save_freq, keep_last=cfg.keep_last,
-        samplers=[sampler], generator=generator, describe=_epoch_line)
+        samplers=[sampler], generator=generator, describe=_epoch_line, resume='rerun with --resume auto')
     if core.is_main() and records: loop.plot_curves(loop.read_log(ckpt_dir/'log.jsonl'), TRAIN_CURVES, ckpt_dir/'curves.png', title=f"MoCo {cfg.arch}")
     saved = [r['checkpoint'] for r in records if 'checkpoint' in r]
     last = saved[-1] if saved else (str(resume_path) if resume_path else None)

@@ -39,12 +39,13 @@ class _ArrayUnpickler(pickle.Unpickler):
 def load_data_pickle(path:str|Path # a CIFAR batch or meta file
                     )->dict:
     "Read a pickled dict of arrays/lists safely; keys become `str`."
-    path = Path(path)
+    path, fix = Path(path), "re-copy it from the CIFAR archive (or fetch it again with --download)"
     try:
         with open(path, 'rb') as f: obj = _ArrayUnpickler(f, encoding='bytes').load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise SmallSSLError(f"{path}: not a readable CIFAR data file ({e})") from None
-    if not isinstance(obj, dict): raise SmallSSLError(f"{path}: expected a pickled dict, found {type(obj).__name__}")
+    except Exception as e:   # whatever the unpickler raises on a damaged file: its type depends on where the damage is
+        raise SmallSSLError(f"{path}: not a readable CIFAR data file ({type(e).__name__}: {str(e)[:120]}); nothing in it was "
+                            f"executed; {fix}") from None
+    if not isinstance(obj, dict): raise SmallSSLError(f"{path}: expected a pickled dict, found {type(obj).__name__}; {fix}")
     return {(k.decode('latin1') if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
 
 # %% ../nbs/14_transfer.ipynb #6091b9c3
@@ -61,7 +62,7 @@ def cifar_folder(root:str|Path, # DATA: the folder holding (or being) the CIFAR 
     root = Path(root)
     for d in (root/sub, root):
         if all((d/f).is_file() for f in trn + tst): return d
-    missing = [f for f in trn + tst if not (root/sub/f).is_file()]
+    missing = [f + (' (a folder)' if (root/sub/f).is_dir() else '') for f in trn + tst if not (root/sub/f).is_file()]
     raise SmallSSLError(
         f"--dataset {name}: CIFAR files not found in {root}. Expected torchvision's on-disk layout "
         f"{root/sub}/{{{','.join(trn + tst)}}} (+ {meta}), as unpacked from the python version of the archive; "
@@ -81,7 +82,8 @@ class CIFARFiles(Dataset):
             b = load_data_pickle(d/f)
             x, y = b.get('data'), b.get(key)
             if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or y is None or len(y) != len(x):
-                raise SmallSSLError(f"{d/f}: not a CIFAR batch (expects 'data' uint8 N x 3072 and '{key}' with N labels)")
+                raise SmallSSLError(f"{d/f}: not a CIFAR batch (expects 'data' uint8 N x 3072 and '{key}' with N labels); "
+                                    "re-copy it from the CIFAR archive (or fetch it again with --download)")
             data.append(x); labels.extend(int(v) for v in y)
         self.data = np.concatenate(data).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # N x 32 x 32 x 3
         self.targets = labels
