@@ -18,6 +18,7 @@
 
     python bench/monitor_bench.py                          # both parts (minutes on 2 CPU cores)
     python bench/monitor_bench.py --epochs 3 --precise-bn 2000 --skip-imagenet
+    python bench/monitor_bench.py --epochs 1 --precise-bn 500 --skip-imagenet --demo-arch mobilenetv3_small
     python bench/monitor_bench.py --skip-demo --arch resnet50
 """
 import argparse, io, json, os, statistics, subprocess, sys, tempfile, time
@@ -36,10 +37,11 @@ from smallssl.augment import build_train_transform, eval_transform
 IN100_TRAIN, IN100_VAL = 126_689, 5_000
 
 
-def demo_run(out:Path, epochs:int, nproc:int, precise_bn:int)->list:
-    "Train the demo's recipe with the monitor every epoch under torchrun; the log's records."
+def demo_run(out:Path, epochs:int, nproc:int, precise_bn:int, arch:str='resnet18')->list:
+    "Train the demo's recipe (with `arch`) with the monitor every epoch under torchrun; the log's records."
+    enc = {} if arch == SMALL_RECIPE['arch'] else dict(arch=arch, stem=None)   # another encoder: its default stem at 32 px
     cfg = TrainConfig(**SMALL_RECIPE).changed(data='toy-textures', epochs=epochs, eval_freq=1, precise_bn=precise_bn,
-                                              ckpt_dir=str(out), print_freq=1000)
+                                              ckpt_dir=str(out), print_freq=1000, **enc)
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
            str(Path(smallssl.train.__file__)), *cfg.to_argv()]
     p = subprocess.run(cmd, env={**os.environ, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True)
@@ -49,9 +51,10 @@ def demo_run(out:Path, epochs:int, nproc:int, precise_bn:int)->list:
 
 def demo_part(a)->dict:
     tmp = Path(tempfile.mkdtemp(prefix='monitor-bench-'))
-    runs = {'eval-mode BN': demo_run(tmp/'eval', a.epochs, a.nproc, 0)}
-    if a.precise_bn: runs[f'precise BN {a.precise_bn}'] = demo_run(tmp/'pbn', a.epochs, a.nproc, a.precise_bn)
-    print(f"\n## demo scale: {a.nproc} torchrun processes of one thread, embedded textures (2,000 train / 500 val, 32 px)\n")
+    runs = {'eval-mode BN': demo_run(tmp/'eval', a.epochs, a.nproc, 0, a.demo_arch)}
+    if a.precise_bn: runs[f'precise BN {a.precise_bn}'] = demo_run(tmp/'pbn', a.epochs, a.nproc, a.precise_bn, a.demo_arch)
+    print(f"\n## demo scale: the demo's recipe with {a.demo_arch}, {a.nproc} torchrun processes of one thread, "
+          f"embedded textures (2,000 train / 500 val, 32 px)\n")
     print("| run | epoch | epoch s | monitor s | monitor / epoch | knn_top1 (%) | loss |\n|---|---|---|---|---|---|---|")
     for name, log in runs.items():
         for r in log:
@@ -116,6 +119,7 @@ def main(argv=None):
     p.add_argument('--epochs', type=int, default=3, help='epochs of the demo-scale run (each one is timed)')
     p.add_argument('--nproc', type=int, default=2, help='torchrun processes of the demo-scale run (the demo: 2)')
     p.add_argument('--precise-bn', type=int, default=0, help='also run with the monitor re-estimating BatchNorm on N images')
+    p.add_argument('--demo-arch', default=SMALL_RECIPE['arch'], help="encoder of the demo-scale run (another than the demo's: its default stem)")
     p.add_argument('--skip-demo', action='store_true', help='only the ImageNet-100 estimate')
     p.add_argument('--skip-imagenet', action='store_true', help='only the demo-scale measurement')
     p.add_argument('--arch', default='resnet18', help='encoder of the ImageNet-100 estimate')
