@@ -21,7 +21,7 @@
     python bench/monitor_bench.py --epochs 1 --precise-bn 500 --skip-imagenet --demo-arch mobilenetv3_small
     python bench/monitor_bench.py --skip-demo --arch resnet50
 """
-import argparse, io, json, os, statistics, subprocess, sys, tempfile, time
+import argparse, io, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import torch
@@ -41,7 +41,7 @@ def demo_run(out:Path, epochs:int, nproc:int, precise_bn:int, arch:str='resnet18
     "Train the demo's recipe (with `arch`) with the monitor every epoch under torchrun; the log's records."
     enc = {} if arch == SMALL_RECIPE['arch'] else dict(arch=arch, stem=None)   # another encoder: its default stem at 32 px
     cfg = TrainConfig(**SMALL_RECIPE).changed(data='toy-textures', epochs=epochs, eval_freq=1, precise_bn=precise_bn,
-                                              ckpt_dir=str(out), print_freq=1000, **enc)
+                                              ckpt_dir=str(out), print_freq=1000, keep_last=1, **enc)
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
            str(Path(smallssl.train.__file__)), *cfg.to_argv()]
     p = subprocess.run(cmd, env={**os.environ, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True)
@@ -53,6 +53,7 @@ def demo_part(a)->dict:
     tmp = Path(tempfile.mkdtemp(prefix='monitor-bench-'))
     runs = {'eval-mode BN': demo_run(tmp/'eval', a.epochs, a.nproc, 0, a.demo_arch)}
     if a.precise_bn: runs[f'precise BN {a.precise_bn}'] = demo_run(tmp/'pbn', a.epochs, a.nproc, a.precise_bn, a.demo_arch)
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n## demo scale: the demo's recipe with {a.demo_arch}, {a.nproc} torchrun processes of one thread, "
           f"embedded textures (2,000 train / 500 val, 32 px)\n")
     print("| run | epoch | epoch s | monitor s | monitor / epoch | knn_top1 (%) | loss |\n|---|---|---|---|---|---|---|")
