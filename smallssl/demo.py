@@ -23,7 +23,8 @@ from .train import SMALL_RECIPE, TRAIN_CURVES, TrainConfig, check_sizes
 import smallssl.train
 
 # %% auto #0
-__all__ = ['DemoConfig', 'train_command', 'plot_comparison', 'summarise', 'learning_checks', 'write_report', 'run_demo', 'main']
+__all__ = ['DemoConfig', 'train_command', 'plot_comparison', 'summarise', 'learning_checks', 'watch_line', 'write_report',
+           'run_demo', 'main']
 
 # %% ../nbs/15_demo.ipynb #b5532e20
 @dataclass
@@ -43,8 +44,8 @@ class DemoConfig(Config):
         return self
 
     def training(self, data:Path)->TrainConfig:
-        "The training run: the recipe on `data`, its checkpoints (only the newest kept) in OUT/checkpoints."
-        return self.recipe.changed(data=str(data), ckpt_dir=str(Path(self.out)/'checkpoints'), print_freq=10, keep_last=1)
+        "The training run: the recipe on `data` with the k-NN monitor every epoch, its checkpoints (only the newest kept) in OUT/checkpoints."
+        return self.recipe.changed(data=str(data), ckpt_dir=str(Path(self.out)/'checkpoints'), print_freq=10, keep_last=1, eval_freq=1)
 
     def encoders(self, checkpoint:str)->dict:
         "The two encoders measured: the recipe's network at random initialisation and the trained checkpoint."
@@ -105,6 +106,21 @@ def learning_checks(results:dict, # from `summarise`
                                         f"d-sd acc@1 {i0:.2f} % -> {i1:.2f} % (asked: at least 3x and 3 points above random)"),
             "best-NN": (k1 >= k0 + 10, f"{k0:.2f} % -> {k1:.2f} % (asked: at least 10 points above random)")}
 
+# %% ../nbs/15_demo.ipynb #19116edd
+def watch_line(log:list # training records (`read_log`)
+              )->str:
+    "A sentence on what the k-NN monitor and the representation statistics did during training ('' when the log has none)."
+    mon, first, last = [r for r in log if 'knn_top1' in r], (log or [{}])[0], (log or [{}])[-1]
+    parts = []
+    if mon:
+        parts.append(f"the k-NN monitor (validation images classified by a weighted vote of their 200 nearest training images, "
+                     f"cosine, T 0.1) went from {mon[0]['knn_top1']:.1f} % after epoch {mon[0]['epoch']} to "
+                     f"{mon[-1]['knn_top1']:.1f} % after epoch {mon[-1]['epoch']} ({sum(r['knn_time'] for r in mon):.0f} s of the training time)")
+    for key, what in (('align', 'the alignment of the positive pairs'), ('uniform', 'the uniformity of the queries'),
+                      ('feat_std', 'their spread (feat_std)')):
+        if key in first and key in last: parts.append(f"{what} {first[key]:.3f} → {last[key]:.3f}")
+    return ("While it trained, " + "; ".join(parts) + ".") if parts else ""
+
 # %% ../nbs/15_demo.ipynb #84cdc665
 def write_report(out:Path, # run folder
                  results:dict, # from `summarise`
@@ -129,6 +145,7 @@ def write_report(out:Path, # run folder
     r_ = cfg.recipe
     bacc = (f", batch acc@1 {last['batch_acc1']:.1f} % (chance {100 * cfg.nproc / r_.batch_size:.1f} %: finding the own key among "
             f"the step's keys)") if 'batch_acc1' in last else ""
+    watch = watch_line(log)
     cmd_text = "\n".join(f"# {name}\n" + "\n".join(cs) for name, cs in commands.items())
     checks = "\n".join(f"- {'yes' if ok else 'NO'}: {name}: {what}" for name, (ok, what) in learning_checks(results, log).items())
     md = f"""# smallssl demo report
@@ -137,6 +154,7 @@ Data `{cfg.recipe.data}`, `{r_.arch}`, MoCo with the demo's recipe (`smallssl-tr
 `torchrun --nproc_per_node={cfg.nproc}`).
 Trained for {len(log)} epochs in {timings.get('train', 0):.0f} s (last epoch: loss {last.get('loss', float('nan')):.3f},
 contrastive acc@1 {last.get('acc1', float('nan')):.1f} % against the queue{bacc}). Whole demo: {sum(timings.values()):.0f} s.
+{watch}
 
 {chr(10).join(table)}
 

@@ -108,6 +108,7 @@ def plot_curves(records:list, # per-epoch dicts with `epoch` (`read_log`)
                 panels:dict, # panel title -> [(line label, record key), ...] (or a (ylabel, [...]) pair)
                 path=None, # PNG to write (None: return the figure, to show in a notebook)
                 title:str|None=None, # figure title
+                ncols:int=3, # panels per row (more panels wrap onto further rows)
                ):
     "One line plot per panel of the records' numbers against the epoch; returns the figure or the path."
     import matplotlib; matplotlib.use('Agg', force=False)
@@ -117,8 +118,10 @@ def plot_curves(records:list, # per-epoch dicts with `epoch` (`read_log`)
     panels = {t: (yl, [(lab, k) for lab, k in lines if any(k in r and r[k] is not None for r in records)])
               for t, (yl, lines) in panels.items()}
     panels = {t: v for t, v in panels.items() if v[1]}
-    fig, axs = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 3.2), squeeze=False)
-    for ax, (t, (ylabel, lines)) in zip(axs[0], panels.items()):
+    n = max(len(panels), 1); cols = min(n, ncols); nrows = -(-n // cols)
+    fig, axs = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    for ax in axs.flat[len(panels):]: ax.remove()   # the empty places of the last row
+    for ax, (t, (ylabel, lines)) in zip(axs.flat, panels.items()):
         rows = [(lab, r['epoch'], r[k]) for lab, k in lines for r in records if r.get(k) is not None]
         sns.lineplot(x=[r[1] for r in rows], y=[r[2] for r in rows], hue=[r[0] for r in rows] if len(lines) > 1 else None,
                      marker='o', markersize=4, ax=ax)

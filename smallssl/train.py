@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #d3d92f52
 from __future__ import annotations
-import json, os, sys, time
+import copy, json, os, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,8 @@ _script_path_fix()
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, get_worker_info
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset, get_worker_info
 
 import smallssl.core as core
 import smallssl.data as sdata
@@ -31,13 +32,17 @@ import smallssl.archs as archs
 import smallssl.moco as moco
 import smallssl.checkpoint as ckpts
 import smallssl.loop as loop
+import smallssl.knn as sknn
 from .config import *
-from .encoder import EncoderSpec
+from .encoder import EncoderSpec, extract_features, precise_bn
 SmallSSLError = core.SmallSSLError
 
 # %% auto #0
-__all__ = ['SmallSSLError', 'SMALL_RECIPE', 'TRAIN_CURVES', 'check_sizes', 'TrainConfig', 'queue_note', 'toy_scale_note',
-           'SeededSamples', 'EpochSampler', 'Meter', 'train_step', 'train_one_epoch', 'train', 'main']
+__all__ = ['SmallSSLError', 'SMALL_RECIPE', 'EPOCH_MEANS', 'MONITOR_AUTO_MAX', 'MONITOR_K', 'MONITOR_T', 'MONITOR_MEMORY',
+           'TENSORBOARD_EXTRA', 'TRAIN_CURVES', 'check_sizes', 'TrainConfig', 'queue_note', 'toy_scale_note',
+           'SeededSamples', 'EpochSampler', 'representation_stats', 'Meter', 'train_step', 'train_one_epoch',
+           'monitor_freq', 'ImagesInMemory', 'monitor_sets', 'knn_monitor', 'summary_writer_class', 'TensorBoardLog',
+           'train', 'main']
 
 # %% ../nbs/06_train.ipynb #cd209593
 def check_sizes(batch_size:int, # global batch (`-b`)
@@ -102,6 +107,10 @@ class TrainConfig(LaunchConfig, EncoderSpec):
     symmetric:bool = False # symmetric loss (MoCo's CIFAR-10 demo): each view is a query once; 2b keys enqueued per step
     save_freq:int = arg(1, metavar='N', bounds=AT_LEAST_1) # a checkpoint every N epochs (and after the last)
     keep_last:int|None = arg(None, metavar='N', bounds=AT_LEAST_1) # keep only the newest N epoch checkpoints (default: all, as the reference)
+    eval_freq:int|None = arg(None, metavar='N', bounds=NON_NEGATIVE) # k-NN monitor every N epochs and after the last; 0: off (default: every epoch when DATA/val holds at most 20,000 images, else off)
+    monitor_train:int = arg(10000, metavar='N', bounds=AT_LEAST_1) # k-NN monitor: at most N images of DATA/train (a fixed seeded subset) vote for at most N images of DATA/val
+    precise_bn:int = arg(0, metavar='N', bounds=NON_NEGATIVE) # k-NN monitor: re-estimate BatchNorm statistics of a copy of the encoder on N training images before each evaluation (0: the eval-mode statistics of training, as MoCo's demo)
+    tensorboard:bool = False # also write every number of log.jsonl to <ckpt-dir>/tensorboard/ (needs the extra: pip install "smallssl[tensorboard]")
 
     def check(self):
         "The flags' rules, then what depends on several of them: sizes (the processes come from torchrun's environment), blur, weights."
@@ -158,18 +167,33 @@ class EpochSampler(Sampler):
     def __len__(self): return len(self.sampler)
     def __iter__(self): return ((self.epoch, i) for i in self.sampler)
 
+# %% ../nbs/06_train.ipynb #5e1a7c02
+@torch.no_grad()
+def representation_stats(q:torch.Tensor, # N x C one view's queries: the projection head's output (normalised here)
+                         pos_sim:torch.Tensor, # P: the cosine similarity z_q . z_k+ of each positive pair of the step
+                        )->dict: # align, uniform, feat_std: 0-d tensors on q's device (no host sync)
+    "Alignment of the positive pairs, uniformity and spread (std x sqrt(d)) of the normalised queries of one step."
+    z = F.normalize(q.float(), dim=1)                                                  # N x C
+    align = (2 - 2 * pos_sim.float()).mean()                                           # ||z_q - z_k+||^2 of unit vectors
+    uniform = torch.pdist(z).pow(2).mul(-2).exp().mean().log() if len(z) > 1 else z.new_tensor(float('nan'))   # pairs i < j
+    return dict(align=align, uniform=uniform, feat_std=z.std(0).mean() * z.shape[1] ** 0.5)
+
 # %% ../nbs/06_train.ipynb #6bf3612e
 class Meter:
-    "Running sums of loss, acc@1, acc@5, batch acc@1 (weighted by batch size), kept on the device to avoid a sync per step."
-    def __init__(self, device): self.t = torch.zeros(5, dtype=torch.float64, device=device)  # loss, acc1, acc5, batch_acc1, n
-    def update(self, loss, acc1, acc5, batch_acc1, n):
-        self.t += torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.t.device).reshape(()) * n
-                               for v in (loss, acc1, acc5, batch_acc1)] + [torch.tensor(float(n), dtype=torch.float64, device=self.t.device)])
-    def avg(self, all_ranks=False):
+    "Running sums of named per-step numbers weighted by batch size, kept on the device to avoid a sync per step."
+    def __init__(self, names:tuple, # the numbers' names
+                 device):
+        self.names, self.t = tuple(names), torch.zeros(len(names) + 1, dtype=torch.float64, device=device)   # sums..., n
+    def update(self, n:int, # the batch size (the weight)
+               **values): # name -> a number or 0-d tensor
+        self.t[:-1] += torch.stack([torch.as_tensor(values[k], device=self.t.device).reshape(()).double() for k in self.names]) * n
+        self.t[-1] += n
+    def avg(self, all_ranks:bool=False)->dict:
+        "name -> the weighted mean (over all processes when `all_ranks`; this syncs)."
         t = self.t.clone()
         if all_ranks and core.is_dist(): dist.all_reduce(t)
         t = t.tolist()
-        return [v / max(t[4], 1) for v in t[:4]]
+        return {k: v / max(t[-1], 1) for k, v in zip(self.names, t)}
 
 def train_step(model, # MoCo, maybe DDP-wrapped
                im_q:torch.Tensor, # N x 3 x H x W query views
@@ -187,39 +211,158 @@ def train_step(model, # MoCo, maybe DDP-wrapped
     scaler.step(optimizer); scaler.update()
     return loss.detach(), logits.detach().float(), labels
 
+EPOCH_MEANS = ('loss', 'acc1', 'acc5', 'batch_acc1', 'align', 'uniform', 'feat_std')   # the per-step numbers averaged over an epoch
+
 def train_one_epoch(model, loader, optimizer, scaler, epoch:int, device, amp_dtype, channels_last:bool,
                     batch_size:int, # the global batch (`-b`), for img/s
                     print_freq:int=10, # print a line every N steps (`-p`)
                    )->dict:
-    "Train one epoch; returns the epoch's averages over all processes (loss, acc1, acc5, batch_acc1, img_per_s, data_wait)."
+    "Train one epoch; returns the epoch's averages over all processes (`EPOCH_MEANS`, img_per_s, data_wait, time)."
     model.train()
     world, n_steps = core.get_world_size(), len(loader)
     mf = torch.channels_last if channels_last else torch.contiguous_format
-    meter, t0 = Meter(device), time.perf_counter()
+    meter, t0 = Meter(EPOCH_MEANS, device), time.perf_counter()
     wait = win_wait = 0.; win_t0, win_imgs = t0, 0
     end = t0
-    for i, (images, _) in enumerate(loader):
-        now = time.perf_counter(); wait += now - end; win_wait += now - end
-        im_q = images[0].to(device, non_blocking=True).contiguous(memory_format=mf)  # N x 3 x H x W
-        im_k = images[1].to(device, non_blocking=True).contiguous(memory_format=mf)
-        loss, logits, labels = train_step(model, im_q, im_k, optimizer, scaler, amp_dtype)
-        acc1, acc5 = moco.contrastive_accuracy(logits, labels, topk=(1, 5))
-        bacc1 = ckpts.unwrap(model).batch_acc1   # own key among this step's keys (chance 100/N)
-        meter.update(loss, acc1, acc5, bacc1, im_q.shape[0])
-        win_imgs += im_q.shape[0] * world
-        if core.is_main() and (i % print_freq == 0 or i == n_steps - 1):
-            now = time.perf_counter()
-            l, a1, a5, b1 = meter.avg()
-            print(f"Epoch: [{epoch}][{i:>{len(str(n_steps))}}/{n_steps}]  loss {loss.item():.4f} ({l:.4f})  "
-                  f"acc@1 {float(acc1):6.2f} ({a1:6.2f})  acc@5 {float(acc5):6.2f} ({a5:6.2f})  batch acc@1 {float(bacc1):6.2f} ({b1:6.2f})  lr {optimizer.param_groups[0]['lr']:.5f}  "
-                  f"img/s {win_imgs / max(now - win_t0, 1e-9):7.1f}  data {100 * win_wait / max(now - win_t0, 1e-9):3.0f}%", flush=True)
-            win_t0, win_imgs, win_wait = now, 0, 0.
-        end = time.perf_counter()
+    moco_ = ckpts.unwrap(model)
+    queries = []   # the query encoder's outputs of the current step (the hook below), for `representation_stats`
+    hook = moco_.encoder_q.register_forward_hook(lambda m, i, out: queries.append(out.detach()))
+    try:
+        for i, (images, _) in enumerate(loader):
+            now = time.perf_counter(); wait += now - end; win_wait += now - end
+            im_q = images[0].to(device, non_blocking=True).contiguous(memory_format=mf)  # N x 3 x H x W
+            im_k = images[1].to(device, non_blocking=True).contiguous(memory_format=mf)
+            queries.clear()
+            loss, logits, labels = train_step(model, im_q, im_k, optimizer, scaler, amp_dtype)
+            acc1, acc5 = moco.contrastive_accuracy(logits, labels, topk=(1, 5))
+            bacc1 = moco_.batch_acc1   # own key among this step's keys (chance 100/N)
+            n = im_q.shape[0]
+            rs = representation_stats(torch.cat(queries)[:n], logits[:, 0] * moco_.T)   # first view's queries; every positive pair
+            meter.update(n, loss=loss, acc1=acc1, acc5=acc5, batch_acc1=bacc1, **rs)
+            win_imgs += n * world
+            if core.is_main() and (i % print_freq == 0 or i == n_steps - 1):
+                now = time.perf_counter()
+                a = meter.avg()
+                print(f"Epoch: [{epoch}][{i:>{len(str(n_steps))}}/{n_steps}]  loss {loss.item():.4f} ({a['loss']:.4f})  "
+                      f"acc@1 {float(acc1):6.2f} ({a['acc1']:6.2f})  acc@5 {float(acc5):6.2f} ({a['acc5']:6.2f})  "
+                      f"batch acc@1 {float(bacc1):6.2f} ({a['batch_acc1']:6.2f})  lr {optimizer.param_groups[0]['lr']:.5f}  "
+                      f"img/s {win_imgs / max(now - win_t0, 1e-9):7.1f}  data {100 * win_wait / max(now - win_t0, 1e-9):3.0f}%", flush=True)
+                win_t0, win_imgs, win_wait = now, 0, 0.
+            end = time.perf_counter()
+    finally: hook.remove()
     if device.type == 'cuda': torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - t0
-    loss_avg, a1, a5, b1 = meter.avg(all_ranks=True)
-    return dict(loss=loss_avg, acc1=a1, acc5=a5, batch_acc1=b1, img_per_s=n_steps * batch_size / max(elapsed, 1e-9),
+    return dict(meter.avg(all_ranks=True), img_per_s=n_steps * batch_size / max(elapsed, 1e-9),
                 data_wait=wait / max(elapsed, 1e-9), time=elapsed)
+
+# %% ../nbs/06_train.ipynb #6d0a1b02
+MONITOR_AUTO_MAX = 20_000   # DATA/val holding at most this many images: the k-NN monitor is on by default (every epoch)
+MONITOR_K, MONITOR_T = 200, 0.1   # MoCo's demo: --knn-k 200 --knn-t 0.1
+
+def monitor_freq(eval_freq:int|None, # `--eval-freq` (None: automatic)
+                 val_images:int|None, # images in DATA/val (None: DATA has no usable val/ split)
+                 monitor_train:int=10000, # `--monitor-train`, for the line that says how to turn it on
+                 why:str|None=None, # why there is no usable val/ split (for the line)
+                )->tuple: # (evaluate every N epochs, 0: off; the line to print, or None)
+    "How often the k-NN monitor runs: as `--eval-freq` says, or by default every epoch when DATA/val holds at most `MONITOR_AUTO_MAX` images."
+    if eval_freq == 0: return 0, None
+    if eval_freq is not None:
+        if val_images is None:
+            raise SmallSSLError(f"--eval-freq {eval_freq}: the k-NN monitor classifies DATA/val, and {why or 'DATA has no val/ folder'}; "
+                                f"add DATA/val/<class>/<image> or use --eval-freq 0")
+        return eval_freq, None
+    if val_images is None:
+        return 0, f"=> k-NN monitor off: {why or 'DATA has no val/ folder'} (with DATA/val/<class>/<image> it runs every epoch)"
+    if val_images > MONITOR_AUTO_MAX:
+        return 0, (f"=> k-NN monitor off by default: DATA/val holds {val_images:,} images (more than {MONITOR_AUTO_MAX:,}); "
+                   f"--eval-freq N runs it every N epochs on {monitor_train:,} images of each split (--monitor-train)")
+    return 1, None
+
+# %% ../nbs/06_train.ipynb #6d0a1b04
+MONITOR_MEMORY = 2**30   # bytes per process: the monitor's images stay in memory after their first reading when they fit
+
+def _items(batch): return batch
+
+class ImagesInMemory(Dataset):
+    "`ds` with the items this rank extracts (`extract_features` gives rank r the items r, r + W, ...) read once and kept in memory."
+    def __init__(self, ds:Dataset, # items `(x, label)` or None (unreadable)
+                 workers:int=0, # DataLoader workers for the one reading
+                ):
+        mine = list(range(core.get_rank(), len(ds), core.get_world_size()))
+        loader = DataLoader(Subset(ds, mine), batch_size=256, num_workers=workers, collate_fn=_items)
+        self.ds, self.items = ds, dict(zip(mine, (it for b in loader for it in b)))
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, i): return self.items[i] if i in self.items else self.ds[i]
+
+def _subset(ds:Dataset, n:int, g:torch.Generator)->Dataset:
+    if len(ds) <= n: return ds
+    return Subset(ds, sorted(torch.randperm(len(ds), generator=g)[:n].tolist()))
+
+def monitor_sets(root:str|Path, # dataset root with train/ and val/
+                 image_size:int, # `--image-size`
+                 n:int=10000, # `--monitor-train`: at most this many images of each split
+                 seed:int=0, # the run's seed: picks the subsets
+                 verbose:bool=False, # report unreadable files (rank 0)
+                 workers:int=0, # DataLoader workers for reading them into memory
+                 memory:int=MONITOR_MEMORY, # keep this rank's share in memory when it takes at most this many bytes (0: never)
+                )->tuple: # (bank, val, train): the voting images, the images classified, all of DATA/train (for precise BN)
+    "The k-NN monitor's images, with the evaluation transform: fixed seeded subsets of at most `n` images of DATA/train and DATA/val."
+    root, tf = Path(root), augment.eval_transform(image_size)
+    train = sdata.SafeImageFolder(root/'train', tf, on_error='skip', check='none', index=True, verbose=verbose)
+    val = sdata.SafeImageFolder(root/'val', tf, on_error='skip', check='none', index=True, verbose=verbose)
+    g = torch.Generator().manual_seed(seed)
+    bank, val_ = _subset(train, n, g), _subset(val, n, g)
+    if (len(bank) + len(val_)) / core.get_world_size() * 3 * image_size ** 2 * 4 <= memory:   # float32 images after the transform
+        bank, val_ = ImagesInMemory(bank, workers), ImagesInMemory(val_, workers)
+    return bank, val_, train
+
+@torch.no_grad()
+def knn_monitor(encoder:nn.Module, # the query encoder (`MoCo.encoder_q`); copied, its `fc` (the projection head) left out
+                bank:Dataset, # the images that vote (`monitor_sets`)
+                val:Dataset, # the images classified
+                spec:EncoderSpec, # batches, workers, precision, memory format, `precise_bn` and `seed` (a `TrainConfig` is one)
+                device, # where it runs
+                bn_data:Dataset|None=None, # the images of `spec.precise_bn` (DATA/train with the evaluation transform)
+                k:int=MONITOR_K, # neighbours
+                t:float=MONITOR_T, # temperature
+                batch_size:int|None=None, # images per forward pass and rank (default: the larger of 256 and twice spec's per-process batch)
+               )->float:
+    "Top-1 accuracy (%) of MoCo's weighted k-NN monitor on `val`, `bank` voting, through the encoder's representation in eval mode."
+    enc = copy.deepcopy(encoder).to(device)
+    enc.fc = nn.Identity()                                        # the representation: the input of the projection head
+    for p in enc.parameters(): p.grad = None; p.requires_grad_(False)
+    if core.get_world_size() > 1:                                 # DDP syncs buffers before a forward, not after: take rank 0's
+        for buf in enc.buffers(): dist.broadcast(buf, 0)
+    (b, j), amp = spec.per_process(), spec.amp_dtype(device)
+    if spec.precise_bn and bn_data is not None:                   # as `smallssl-extract --precise-bn N -b B --seed S` does
+        precise_bn(enc, bn_data, spec.precise_bn, b, j, device, seed=spec.seed, verbose=False, amp_dtype=amp)
+    feats = [extract_features(enc, ds, batch_size or max(256, 2 * b), 0 if isinstance(ds, ImagesInMemory) else j, device,
+                              spec.use_channels_last(), amp, verbose=False)[:2] for ds in (bank, val)]
+    (fb, yb), (fv, yv) = feats
+    return sknn.weighted_knn_top1(fb.to(device), yb.to(device), fv.to(device), yv.to(device), k, t)
+
+# %% ../nbs/06_train.ipynb #6d0a1b08
+TENSORBOARD_EXTRA = 'pip install "smallssl[tensorboard]"'
+
+def summary_writer_class():
+    "`torch.utils.tensorboard.SummaryWriter`, or a `SmallSSLError` that names the extra when the tensorboard package is missing."
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError: raise SmallSSLError(f"--tensorboard needs the tensorboard package: {TENSORBOARD_EXTRA}") from None
+    return SummaryWriter
+
+class TensorBoardLog:
+    "Each epoch's record as TensorBoard scalars (step = epoch) in `<run_dir>/tensorboard/`; steps from `start_epoch` on are purged."
+    def __init__(self, run_dir:str|Path, # the run folder (`--ckpt-dir`)
+                 start_epoch:int=0): # the run's first epoch (a resumed run: the checkpoint's)
+        self.dir = Path(run_dir)/'tensorboard'
+        self.writer = summary_writer_class()(str(self.dir), purge_step=start_epoch)
+    def log(self, record:dict # the epoch's record, with `epoch`
+           ):
+        "Write every number of `record` (not `epoch`) under its own name."
+        for k, v in record.items():
+            if k != 'epoch' and isinstance(v, (int, float)) and not isinstance(v, bool): self.writer.add_scalar(k, v, record['epoch'])
+        self.writer.flush()
+    def close(self): self.writer.close()
 
 # %% ../nbs/06_train.ipynb #be8e5d48
 def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainConfig()`, the reference's defaults)
@@ -227,6 +370,7 @@ def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainC
          )->dict:
     "Run MoCo pre-training as `config` (with `changes`) says; returns the final epoch's metrics and the last checkpoint's path."
     cfg = TrainConfig.make(config, changes, 'train')   # a checked copy: the caller's config is left as it was
+    if cfg.tensorboard: summary_writer_class()          # a missing extra stops the run before anything is written
     # -- what needs no process group: the data, the checkpoint to resume, the stem, the seed --------------------------------
     rank, local_rank, world = core.dist_env()
     root = stoy.resolve_data(cfg.data)
@@ -255,11 +399,36 @@ def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainC
 
 # %% ../nbs/06_train.ipynb #043eff11
 def _epoch_line(r:dict)->str:
+    knn = f"  k-NN top-1 {r['knn_top1']:.2f} ({r['knn_time']:.1f} s)" if 'knn_top1' in r else ""
     return (f"=> epoch {r['epoch']}: loss {r['loss']:.4f}  acc@1 {r['acc1']:.2f}  acc@5 {r['acc5']:.2f}  batch acc@1 {r['batch_acc1']:.2f}  "
+            f"align {r['align']:.3f}  uniform {r['uniform']:.3f}  feat_std {r['feat_std']:.3f}{knn}  "
             f"{r['img_per_s']:.1f} img/s  data wait {100 * r['data_wait']:.0f}%")
 
 TRAIN_CURVES = {'training loss': [('InfoNCE loss', 'loss')],
-                'contrastive accuracy': ('%', [('acc@1', 'acc1'), ('acc@5', 'acc5'), ('batch acc@1', 'batch_acc1')])}
+                'contrastive accuracy': ('%', [('acc@1', 'acc1'), ('acc@5', 'acc5'), ('batch acc@1', 'batch_acc1')]),
+                'k-NN monitor (val top-1)': ('%', [('weighted k-NN', 'knn_top1')]),
+                'alignment (lower: views closer)': [('align', 'align')],
+                'uniformity (lower: more uniform)': [('uniform', 'uniform')],
+                'feature spread (0: collapsed)': [('feat_std', 'feat_std')]}
+
+def _monitor(cfg:TrainConfig, root:Path)->tuple:
+    "(every N epochs, 0: off; the monitor's (bank, val, train) sets or None), with the line rank 0 prints about it."
+    n_val, why = None, None
+    if cfg.eval_freq != 0:
+        if not (root/'val').is_dir(): why = "DATA has no val/ folder"
+        else:
+            try: n_val = len(sdata.SafeImageFolder(root/'val', None, check='none', index=True, verbose=False))
+            except SmallSSLError as e: why = f"DATA/val cannot be used ({e})"
+    freq, line = monitor_freq(cfg.eval_freq, n_val, cfg.monitor_train, why)
+    sets = monitor_sets(root, cfg.image_size, cfg.monitor_train, cfg.seed, core.is_main(), cfg.per_process()[1]) if freq else None
+    if sets:
+        bn = (f"BatchNorm re-estimated on {cfg.precise_bn:,} training images first (--precise-bn)" if cfg.precise_bn else
+              "training's BatchNorm statistics (eval mode)")
+        line = (f"=> k-NN monitor every {freq} epoch(s) and after the last: {len(sets[1]):,} images of DATA/val classified by "
+                f"{len(sets[0]):,} of DATA/train (weighted k-NN: cosine, k {MONITOR_K}, T {MONITOR_T}; the representation, {bn}"
+                f"{'; the images kept in memory' if isinstance(sets[0], ImagesInMemory) else ''})")
+    if line: core.print0(line)
+    return freq, sets
 
 def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
     world, rank = core.get_world_size(), core.get_rank()
@@ -267,6 +436,7 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
     amp_dtype, channels_last = cfg.amp_dtype(device), cfg.use_channels_last()
     ckpt_dir = Path(cfg.ckpt_dir)
     # -- data ----------------------------------------------------------------------------------------------------------------
+    eval_freq, monitor = _monitor(cfg, Path(traindir).parent)
     transform = augment.build_train_transform(cfg.image_size, cfg.aug, cfg.cj, cfg.grey_scale, cfg.gaussian_blur,
                                               cfg.aug_has, cfg.has_p, cfg.blur_sigma)
     dataset = sdata.SafeImageFolder(traindir, transform, on_error='substitute', check='none', index=True)   # names only: see data
@@ -281,7 +451,8 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
     # -- configuration: printed and saved -----------------------------------------------------------------------------------
     config = dict(cfg.record(), train_dir=str(traindir), train_images=len(dataset), world_size=world, batch_per_process=per_batch,
                   workers_per_process=workers, device=str(device), amp=str(amp_dtype).replace('torch.', '') if amp_dtype else 'off',
-                  channels_last=channels_last, torch=torch.__version__, resume_from=str(resume_path) if resume_path else None)
+                  channels_last=channels_last, torch=torch.__version__, resume_from=str(resume_path) if resume_path else None,
+                  monitor=dict(eval_freq=eval_freq, train_images=len(monitor[0]), val_images=len(monitor[1])) if monitor else None)
     # -- model and optimiser ---------------------------------------------------------------------------------------------
     core.seed_everything(cfg.seed)
     model = moco.MoCo(cfg.arch, dim=cfg.moco_dim, K=cfg.moco_k, m=cfg.moco_m, T=cfg.moco_t, mlp=cfg.mlp,
@@ -303,21 +474,30 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
         start_epoch = ckpts.load_moco_state(model, resume_ck, restart=cfg.restart, optimizer=optimizer, scaler=scaler,
                                             verbose=core.is_main(), name=f"--resume {resume_path}")
         del resume_ck
-    if core.is_main():   # written once the run is sure to start: a bad --resume or a damaged log leaves the run folder as it was
-        if start_epoch > 0: loop.read_log(ckpt_dir/'log.jsonl')
+    if core.is_main():   # written once the run is sure to start: a bad --resume leaves the run folder as it was
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         print("=> config\n" + json.dumps(config, indent=2), flush=True)
         core.save_json(config, ckpt_dir/'config.json')
     # -- the epochs ---------------------------------------------------------------------------------------------------------
     if start_epoch >= cfg.epochs: core.print0(f"=> nothing to do: already trained {start_epoch} of --epochs {cfg.epochs}")
+    tb = TensorBoardLog(ckpt_dir, start_epoch) if cfg.tensorboard and core.is_main() and start_epoch < cfg.epochs else None
     def one_epoch(epoch, lr):
-        return train_one_epoch(model, loader, optimizer, scaler, epoch, device, amp_dtype, channels_last,
-                               batch_size=cfg.batch_size, print_freq=cfg.print_freq)
-    records = loop.run_epochs(
-        one_epoch, optimizer, lambda e: core.schedule_lr(cfg.lr, e, cfg.epochs, cfg.cos, cfg.schedule), start_epoch, cfg.epochs,
-        cfg.seed, ckpt_dir, checkpoint=lambda n: ckpts.make_checkpoint(model, optimizer, n, cfg.arch, scaler, config=cfg),
-        checkpoint_file=lambda n: ckpts.checkpoint_path(ckpt_dir, n - 1), save_freq=cfg.save_freq, keep_last=cfg.keep_last,
-        samplers=[sampler], generator=generator, describe=_epoch_line, resume='rerun with --resume auto')
+        rec = train_one_epoch(model, loader, optimizer, scaler, epoch, device, amp_dtype, channels_last,
+                              batch_size=cfg.batch_size, print_freq=cfg.print_freq)
+        if eval_freq and ((epoch + 1) % eval_freq == 0 or epoch + 1 == cfg.epochs):
+            t0 = time.perf_counter()
+            rec['knn_top1'] = knn_monitor(ckpts.unwrap(model).encoder_q, *monitor[:2], cfg, device, bn_data=monitor[2])
+            rec['knn_time'] = time.perf_counter() - t0
+        if tb: tb.log(dict(epoch=epoch, **rec, lr=lr))
+        return rec
+    try:
+        records = loop.run_epochs(
+            one_epoch, optimizer, lambda e: core.schedule_lr(cfg.lr, e, cfg.epochs, cfg.cos, cfg.schedule), start_epoch, cfg.epochs,
+            cfg.seed, ckpt_dir, checkpoint=lambda n: ckpts.make_checkpoint(model, optimizer, n, cfg.arch, scaler, config=cfg),
+            checkpoint_file=lambda n: ckpts.checkpoint_path(ckpt_dir, n - 1), save_freq=cfg.save_freq, keep_last=cfg.keep_last,
+            samplers=[sampler], generator=generator, describe=_epoch_line, resume='rerun with --resume auto')
+    finally:
+        if tb: tb.close()
     if core.is_main() and records: loop.plot_curves(loop.read_log(ckpt_dir/'log.jsonl'), TRAIN_CURVES, ckpt_dir/'curves.png', title=f"MoCo {cfg.arch}")
     saved = [r['checkpoint'] for r in records if 'checkpoint' in r]
     last = saved[-1] if saved else (str(resume_path) if resume_path else None)

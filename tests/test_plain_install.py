@@ -1,7 +1,8 @@
 """A plain install works: `pip install .` without the development extras, in a fresh virtual environment.
 
 Every module imports, every console script answers `--help`, and the two commands that need the extras
-(`smallssl-docs`, `smallssl-lab`) say in one line which extra to install and exit 2, without a traceback. The new
+(`smallssl-docs`, `smallssl-lab`), and `smallssl-train --tensorboard`, say in one line which extra to install and exit 2,
+without a traceback. The new
 environment gets the same torch build as this one, from pip's cache (no download where the cache has it). A few
 minutes on 2 CPU cores, most of it copying the torch wheel."""
 import configparser, os, subprocess, sys
@@ -58,3 +59,14 @@ def test_extras_named(plain, name):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and 'Traceback' not in p.stderr, p.stderr
     assert lines[0].startswith(f"{name}: error: needs the development extras") and 'pip install "smallssl[dev]"' in lines[0], lines[0]
+
+
+def test_tensorboard_extra_named(plain):
+    "`smallssl-train --tensorboard` without the tensorboard package: one line naming the extra, exit 2, before any work."
+    p = _run(plain, 'python', '-c', "import importlib.util as u; print(bool(u.find_spec('tensorboard')))")
+    assert p.stdout.strip() == 'False', p.stdout
+    p = _run(plain, 'smallssl-train', '--tensorboard', '--ckpt-dir', 'never')
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and 'Traceback' not in p.stderr, p.stderr
+    assert lines[0] == 'smallssl-train: error: --tensorboard needs the tensorboard package: pip install "smallssl[tensorboard]"', lines
+    assert not (plain.parent/'never').exists()
