@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import torch
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from .core import *
 from .config import *
@@ -162,6 +163,7 @@ def plot_knn_spaces(measured:dict, # name -> a `measure` result (its 'knn' by re
     fig, axs = plt.subplots(1, len(spaces), figsize=(4.6 * len(spaces), 3.3), squeeze=False)
     for ax, s in zip(axs[0], spaces):
         plot_acc_by_k({n: m['knn'][s] for n, m in measured.items()}, ax=ax, title=f'k-NN accuracy, {s}')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
