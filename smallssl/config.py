@@ -163,7 +163,8 @@ class Config:
             if fl.positional:
                 kw.pop('dest')
                 kw.update(metavar=fl.metavar or s.name.upper(), default=s.default)
-                if not fl.required: kw['nargs'] = '?'
+                if s.base is list: kw.update(nargs=fl.nargs or ('+' if fl.required else '*'), type=fl.convert or s.elem)
+                elif not fl.required: kw['nargs'] = '?'
                 if fl.choices: kw['choices'] = list(fl.choices)
                 p.add_argument(s.name, **kw); continue
             if s.base is bool:
@@ -208,7 +209,7 @@ class Config:
         for s in type(self).specs(type(self)()):
             v = getattr(getattr(self, s.owner) if s.owner else self, s.name)
             fl, shown = s.flag, s.display
-            if fl.required and v in ('', None): raise ConfigError(f"{shown}: required")
+            if fl.required and (v is None or v == '' or v == []): raise ConfigError(f"{shown}: required")
             if v is None: continue
             vals = v if isinstance(v, (list, tuple)) else [v]
             if fl.choices and any(x not in fl.choices for x in vals):
@@ -249,7 +250,7 @@ class Config:
             owner, d = (getattr(self, s.owner), getattr(getattr(base, s.owner), s.name)) if s.owner else (self, getattr(base, s.name))
             v = getattr(owner, s.name)
             if v == d: continue
-            if s.flag.positional: out.append(str(v)); continue
+            if s.flag.positional: out += list(map(str, v)) if isinstance(v, (list, tuple)) else [str(v)]; continue
             own = '--' + s.name.replace('_', '-')
             opt = own if own in s.options else s.options[-1]
             if s.base is bool:

@@ -153,9 +153,9 @@ def resolve_amp(amp:str, # auto, bf16, fp16 or off (`--amp`)
     if amp == 'fp16' and device.type != 'cuda': raise SmallSSLError("--amp fp16 needs a CUDA GPU; use --amp bf16 or --amp off on CPU")
     return {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}[amp]
 
-def arch_name(a:str)->str:
-    "The canonical name of an architecture (its alias resolved, lower case); an unknown name stays as it is, for the check to name it."
-    return ALIASES.get(str(a).lower(), str(a).lower())
+def arch_name(a:str|None)->str|None:
+    "The canonical name of an architecture (its alias resolved, lower case); an unknown name stays as it is, for the check to name it; None stays None."
+    return None if a is None else ALIASES.get(str(a).lower(), str(a).lower())
 
 @dataclass
 class EncoderSpec(Config):

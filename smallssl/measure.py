@@ -4,7 +4,7 @@
 
 # %% ../nbs/14a_measure.ipynb #5d646ad8
 from __future__ import annotations
-import dataclasses, shlex
+import dataclasses, hashlib, json, shlex, time
 from pathlib import Path
 
 from .core import *
@@ -13,9 +13,10 @@ from .static import SampleAugsConfig, sample_augs
 from .encoder import EncoderSpec
 from .extract import ExtractConfig, extract
 from .evaluate import InstdiscConfig, KnnConfig, StatsConfig, instdisc, knn, stats
+from .linear import LinclsConfig, lincls
 
 # %% auto #0
-__all__ = ['static_views', 'measure_encoder', 'measure']
+__all__ = ['static_views', 'file_sha256', 'measure_encoder', 'measure']
 
 # %% ../nbs/14a_measure.ipynb #ca59f0dd
 def static_views(src:str|Path, # an ImageFolder split to sample from (e.g. DATA/val)
@@ -35,6 +36,22 @@ def static_views(src:str|Path, # an ImageFolder split to sample from (e.g. DATA/
 def _spec_fields(spec:EncoderSpec)->dict:
     return {f.name: getattr(spec, f.name) for f in dataclasses.fields(EncoderSpec)}
 
+def file_sha256(path:str|Path, # a file
+               )->str:
+    "The sha256 of a file's bytes (read in 1 MiB blocks)."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while block := f.read(1 << 20): h.update(block)
+    return h.hexdigest()
+
+def _views_manifest(static:Path)->dict|None:
+    m = Path(static)/'sample-augs.json'
+    return json.loads(m.read_text()) if m.is_file() else None
+
+def _read_record(path:Path)->dict|None:
+    try: return json.loads(path.read_text())
+    except (OSError, ValueError): return None
+
 def measure_encoder(name:str, # the row's name (files are named after it)
                     spec:EncoderSpec, # the encoder
                     data:str|Path, # dataset root with train/ and val/
@@ -44,21 +61,37 @@ def measure_encoder(name:str, # the row's name (files are named after it)
                     rep_spaces=('norm',), # best-NN's representation spaces
                     modes=('d-sd',), # instance-discrimination modes
                     topk:int=5, # instance discrimination's Acc@1 ... Acc@topk
+                    probe:bool=False, # also the fast linear probe (`smallssl-lincls --probe`) on the k-NN features
+                    resume:bool=False, # keep the result in OUT/records/NAME.json; reuse it for the same weights and settings
                    )->dict:
     "Extract one encoder's features once and compute every metric from them; the numbers and the commands that give them."
-    out, enc = Path(out), _spec_fields(spec)
+    t0, out, enc = time.time(), Path(out), _spec_fields(spec)
     files = dict(knn=out/'features'/f"{name}-knn.pt", static=out/'features'/f"{name}-static.pt")
     ek = ExtractConfig(**enc, data=str(data), knn=True, output=str(files['knn']))
     es = ExtractConfig(**enc, data=str(data), static=str(static), output=str(files['static']))
-    extract(ek); extract(es)
     kcs = {s: KnnConfig(features=str(files['knn']), k=k, rep_space=s, json=str(out/'json'/f"knn-{s}-{name}.json")) for s in rep_spaces}
     ics = {m: InstdiscConfig(features=str(files['static']), mode=m, topk=topk, json=str(out/'json'/f"instdisc-{m}-{name}.json")) for m in modes}
     sc = StatsConfig(features=str(files['static']), json=str(out/'json'/f"stats-{name}.json"), seed=spec.seed)
-    res = dict(name=name, encoder=spec.encoder_spec().record(), knn={s: knn(c) for s, c in kcs.items()},
-               instdisc={m: instdisc(c) for m, c in ics.items()}, stats=stats(sc), files={k_: str(v) for k_, v in files.items()})
+    pc = LinclsConfig(probe=True, features=str(files['knn']), seed=spec.seed, json=str(out/'json'/f"probe-{name}.json")) if probe else None
     cmds = [('smallssl-extract', ek), ('smallssl-extract', es), *[('smallssl-knn', c) for c in kcs.values()],
-            *[('smallssl-instdisc', c) for c in ics.values()], ('smallssl-stats', sc)]
-    res['commands'] = [shlex.join([prog, *c.to_argv()]) for prog, c in cmds]
+            *[('smallssl-instdisc', c) for c in ics.values()], ('smallssl-stats', sc)] + ([('smallssl-lincls', pc)] if pc else [])
+    commands = [shlex.join([prog, *c.to_argv()]) for prog, c in cmds]
+    sha = file_sha256(spec.pretrained) if spec.pretrained else None
+    key = dict(weights=sha, encoder={k_: v for k_, v in spec.encoder_spec().record().items() if k_ not in ('pretrained', 'workers')},
+               data=str(Path(data).resolve()), static=str(Path(static).resolve()), views=_views_manifest(static),
+               k=k, rep_spaces=list(rep_spaces), modes=list(modes), topk=topk, probe=bool(probe))
+    record = out/'records'/f"{name}.json"
+    old = _read_record(record) if resume else None
+    if old and old.get('key') == key and all(f.is_file() for f in files.values()):
+        print0(f"=> {name}: measured before with the same weights and settings ({record}); not measured again")
+        return {**old['result'], 'resumed': True, 'commands': commands}
+    extract(ek); extract(es)
+    res = dict(name=name, encoder=spec.encoder_spec().record(), sha256=sha, knn={s: knn(c) for s, c in kcs.items()},
+               instdisc={m: instdisc(c) for m, c in ics.items()}, stats=stats(sc), files={k_: str(v) for k_, v in files.items()})
+    if pc: res['probe'] = lincls(pc)['probe']
+    res.update(seconds=round(time.time() - t0, 3), resumed=False)
+    if resume: save_json(dict(key=key, result=res), record)
+    res['commands'] = commands
     return res
 
 def measure(encoders:dict, # name -> `EncoderSpec` (`pretrained=''`: the random initialisation)
@@ -66,7 +99,7 @@ def measure(encoders:dict, # name -> `EncoderSpec` (`pretrained=''`: the random 
             out:str|Path, # folder for static/ (when sampled), features/ and json/
             static:str|Path|None=None, # a static-views folder (None: sampled from DATA/val into OUT/static, once)
             per_class:int=50, # static views: the first N images of every class of val
-            **kw, # `measure_encoder`'s settings: k, rep_spaces, modes, topk
+            **kw, # `measure_encoder`'s settings: k, rep_spaces, modes, topk, probe, resume
            )->dict:
     "Measure every encoder on the same data and static views; name -> `measure_encoder`'s result."
     if not encoders: raise ValueError("measure: no encoder to measure")
