@@ -17,7 +17,7 @@ from .config import *
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'RESNET_CHILDREN', 'POSITIONAL_ARCHS', 'unwrap', 'moco_state_dict', 'plain_args', 'make_checkpoint',
-           'checkpoint_path', 'save_checkpoint', 'load_checkpoint', 'checkpoint_files', 'find_resume',
+           'checkpoint_path', 'save_checkpoint', 'load_checkpoint', 'checkpoint_files', 'find_resume', 'read_resume',
            'prune_checkpoints', 'is_seed_state', 'seed_as_moco', 'load_moco_state', 'timm_vit_name',
            'resnet_positional_name', 'EncoderState', 'encoder_state', 'checkpoint_stem', 'load_pretrained_encoder',
            'load_encoder_weights', 'convert_seed', 'ConvertSeedConfig', 'main']
@@ -134,6 +134,15 @@ def find_resume(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
         return p
     if verbose: print0(f"=> no checkpoint to resume in {ckpt_dir}; starting from scratch")
     return None
+
+def read_resume(resume:str, # `--resume`: a checkpoint, 'auto' (the newest readable one in `ckpt_dir`), or '' (none)
+                ckpt_dir, # the run folder (`--ckpt-dir`)
+                verbose:bool=True, # print what `--resume auto` found (rank 0)
+               )->tuple:
+    "`(checkpoint, path)` that `--resume` names, loaded (`load_checkpoint`); `(None, None)` when there is none."
+    if not resume: return None, None
+    path = find_resume(Path(ckpt_dir), verbose=verbose) if resume == 'auto' else Path(resume)
+    return (load_checkpoint(path), path) if path is not None else (None, None)
 
 # %% ../nbs/05_checkpoint.ipynb #68919a49
 def prune_checkpoints(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
