@@ -96,7 +96,8 @@ def load_teacher(ckpt:dict, # the teacher's checkpoint (`load_checkpoint(--teach
     head, kind = teacher_head(ckpt, arch, what)
     if head is not None: teacher.fc = head
     for p in teacher.parameters(): p.requires_grad = False
-    dim = [m for m in head.modules() if isinstance(m, nn.Linear)][-1].out_features if head is not None else archs.representation_dim(arch)
+    last = head[-1] if isinstance(head, nn.Sequential) else head   # the head's last Linear layer
+    dim = last.out_features if head is not None else archs.representation_dim(arch)
     info = dict(arch=arch, checkpoint=str(path), embedding=f"projection head --mlp {kind}" if kind else 'representation', dim=dim)
     if verbose: core.print0(f"=> teacher: {arch}, embedding: its {info['embedding']} ({dim}-d), frozen, eval mode")
     return teacher.eval(), info
@@ -175,6 +176,8 @@ class DistillConfig(LaunchConfig, EncoderSpec):
         if core.dist_env()[2] == 1 and self.batch_size % self.bn_groups:
             raise ConfigError(f"-b/--batch-size {self.batch_size} must be divisible by --bn-groups {self.bn_groups} (equal groups)")
         augment.blur_sigma(self.image_size, self.blur_sigma)
+        if self.pretrained and self.resume:
+            raise ConfigError(f"--pretrained {self.pretrained} and --resume {self.resume}: give one (a resumed run's student is the checkpoint's)")
         return self
 
 # %% ../nbs/06a_distill.ipynb #b1e0ca56
