@@ -15,8 +15,9 @@ MobileNetV3-Small, with the recipe's stem, image size, batch (64), lr (0.0075, c
 Each encoder is measured as the demo measures them (`smallssl.measure.measure`: BatchNorm statistics re-estimated on 2,000
 training images, best-NN in norm space over odd k <= 21 on the held-out val split, instance discrimination d-sd acc@1 on
 static views of val), plus the linear chapter's `logreg_probe` on the same k-NN features (train -> val). Every training run
-uses the demo's launch (torchrun, two processes of one thread; `--nproc`, `--threads`). Seeded (seed 0); runs are cached
-in OUT, so an interrupted script continues where it stopped.
+uses the demo's launch (torchrun, two processes of one thread; `--nproc`, `--threads`). Seeded (seed 0); finished runs are
+cached in OUT and interrupted ones continue from their last checkpoint (`--resume auto`, bit for bit the same result), so an
+interrupted script continues where it stopped.
 
     nice -n 19 python experiments/distill_small.py [--out runs/experiments/distill_small] [--epochs N] [--teacher-epochs 30]
 """
@@ -53,9 +54,10 @@ def probe(knn_file:str)->float:
 
 
 def main(out:Path, epochs:int, teacher_epochs:int, n_train:int, n_val:int, moco_k:int=1024, threads:int=1, nproc:int=2):
+    torch.set_num_threads(threads)   # the measurements run here: more threads than the cores a busy machine gives stall each other
     data = photo_patches(out/'data', n_train=n_train, n_val=n_val)
-    teacher_cfg = recipe(epochs=teacher_epochs, moco_k=moco_k, print_freq=1000, keep_last=1)
-    student = dict(arch='mobilenetv3_small', epochs=epochs, print_freq=1000, keep_last=1)
+    teacher_cfg = recipe(epochs=teacher_epochs, moco_k=moco_k, print_freq=1000, keep_last=1, resume='auto')   # auto: an interrupted run continues
+    student = dict(arch='mobilenetv3_small', epochs=epochs, print_freq=1000, keep_last=1, resume='auto')
     runs = {}
     runs['teacher'] = cached(out, 'teacher', lambda: train(data, out/'teacher'/'checkpoints', teacher_cfg, threads, nproc))
     moco_cfg = recipe(moco_k=moco_k, **student)
@@ -65,7 +67,7 @@ def main(out:Path, epochs:int, teacher_epochs:int, n_train:int, n_val:int, moco_
                              lr=r.lr, cos=r.cos, moco_k=r.moco_k, moco_dim=r.moco_dim, mlp=r.mlp, aug=r.aug, workers=r.workers,
                              seed=r.seed, **student)
     runs['seed'] = cached(out, 'seed', lambda: train(data, out/'seed'/'checkpoints', seed_cfg, threads, nproc, 'smallssl.distill'))
-    warm_cfg = moco_cfg.changed(resume=runs['seed']['checkpoint'], restart=True)
+    warm_cfg = moco_cfg.changed(resume=runs['seed']['checkpoint'], restart=True)   # the reference README's path
     runs['seed + moco'] = cached(out, 'seed+moco', lambda: train(data, out/'seed+moco'/'checkpoints', warm_cfg, threads, nproc))
     # -- one measurement of every encoder on the same data and static views --------------------------------------------------
     spec = lambda c: EncoderSpec(arch=c.arch, stem=c.stem, image_size=c.image_size, precise_bn=2000, batch_size=256, workers=0, seed=c.seed)
@@ -77,7 +79,7 @@ def main(out:Path, epochs:int, teacher_epochs:int, n_train:int, n_val:int, moco_
     for name in encoders:
         res, run = m[name.replace(' ', '')], runs.get(name)
         n_ep = {'teacher': teacher_epochs, 'random': 0, 'seed + moco': 2 * epochs}.get(name, epochs)
-        rows.append(dict(encoder=name, arch=encoders[name].arch, epochs=n_ep, seconds=run['seconds'] if run else None,
+        rows.append(dict(encoder=name, arch=encoders[name].arch, epochs=n_ep, seconds=sum(r['time'] for r in run['log']) if run else None,
                          loss=(run['log'][0]['loss'], run['log'][-1]['loss']) if run else None,
                          best_nn=res['knn']['norm']['best_nn'], best_k=res['knn']['norm']['best_k'],
                          instdisc1=res['instdisc']['d-sd']['topk'][0], probe=probe(res['files']['knn'])))
@@ -85,7 +87,7 @@ def main(out:Path, epochs:int, teacher_epochs:int, n_train:int, n_val:int, moco_
     (out/'results.json').write_text(json.dumps(dict(rows=rows, commands={k: c.to_argv() for k, c in commands.items()}), indent=1))
     print(f"\nreal photos, {12 * n_train} training and {12 * n_val} held-out images (12 classes) at {r.image_size} px; seed {r.seed}; "
           f"{'torchrun, %d processes' % nproc if nproc else 'one process'} of {threads} thread(s)\n")
-    print("| encoder | epochs | train s | loss first → last | best-NN norm (%) | instdisc d-sd acc@1 (%) | linear probe top-1 (%) |")
+    print("| encoder | epochs | training s (sum of the epochs) | loss first → last | best-NN norm (%) | instdisc d-sd acc@1 (%) | linear probe top-1 (%) |")
     print("|---|---|---|---|---|---|---|")
     for x in rows:
         loss = f"{x['loss'][0]:.3f} → {x['loss'][1]:.3f}" if x['loss'] else ''
@@ -95,7 +97,9 @@ def main(out:Path, epochs:int, teacher_epochs:int, n_train:int, n_val:int, moco_
     print()
     for k, c in commands.items():
         prog = 'smallssl-distill' if isinstance(c, DistillConfig) else 'smallssl-train'
-        print(f"{k}: {prog} {shlex.join(c.changed(data='DATA', ckpt_dir=f'OUT/{k}').to_argv())}")
+        shown = c.changed(data='DATA', ckpt_dir=f"OUT/{k.replace(' ', '')}", resume='' if c.resume == 'auto' else 'OUT/seed/checkpoint_NNNN.pth.tar')
+        if isinstance(c, DistillConfig): shown.teacher = 'OUT/teacher/checkpoint_NNNN.pth.tar'
+        print(f"{k}: {prog} {shlex.join(shown.to_argv())}")
     return rows
 
 
