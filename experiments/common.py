@@ -17,11 +17,11 @@ def recipe(**changes)->TrainConfig:
     return TrainConfig(**SMALL_RECIPE).changed(**changes)
 
 
-def train(data:Path, ckpt_dir:Path, config:TrainConfig, threads:int=2, nproc:int=0)->dict:
-    "Run `smallssl-train` with `config` on `data` in one process (`nproc` 0), or under torchrun as the demo does; the log and the wall time."
+def train(data:Path, ckpt_dir:Path, config:TrainConfig, threads:int=2, nproc:int=0, module:str='smallssl.train')->dict:
+    "Run `smallssl-train` (or `module`'s command, e.g. 'smallssl.distill' with a `DistillConfig`) with `config` on `data` in one process (`nproc` 0), or under torchrun as the demo does; the log and the wall time."
     cfg = config.changed(data=str(data), ckpt_dir=str(ckpt_dir))
     launch = ['-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}', '-m'] if nproc else ['-m']
-    cmd = [sys.executable, *launch, 'smallssl.train', *cfg.to_argv()]
+    cmd = [sys.executable, *launch, module, *cfg.to_argv()]
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads)}
     t0 = time.time()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -18,9 +18,9 @@ from .config import *
 # %% auto #0
 __all__ = ['LAYOUTS', 'RESNET_CHILDREN', 'POSITIONAL_ARCHS', 'unwrap', 'moco_state_dict', 'plain_args', 'make_checkpoint',
            'checkpoint_path', 'save_checkpoint', 'load_checkpoint', 'check_finite_weights', 'checkpoint_files',
-           'find_resume', 'prune_checkpoints', 'load_moco_state', 'timm_vit_name', 'resnet_positional_name',
-           'EncoderState', 'encoder_state', 'checkpoint_stem', 'load_pretrained_encoder', 'load_encoder_weights',
-           'convert_seed', 'ConvertSeedConfig', 'main']
+           'find_resume', 'read_resume', 'prune_checkpoints', 'is_seed_state', 'seed_as_moco', 'load_moco_state',
+           'timm_vit_name', 'resnet_positional_name', 'EncoderState', 'encoder_state', 'checkpoint_stem',
+           'load_pretrained_encoder', 'load_encoder_weights', 'convert_seed', 'ConvertSeedConfig', 'main']
 
 # %% ../nbs/05_checkpoint.ipynb #2cc62526
 def unwrap(model:nn.Module # a model, possibly wrapped by DistributedDataParallel
@@ -165,6 +165,15 @@ def find_resume(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
     if verbose: print0(f"=> no checkpoint to resume in {ckpt_dir}; starting from scratch")
     return None
 
+def read_resume(resume:str, # `--resume`: a checkpoint, 'auto' (the newest readable one in `ckpt_dir`), or '' (none)
+                ckpt_dir, # the run folder (`--ckpt-dir`)
+                verbose:bool=True, # print what `--resume auto` found (rank 0)
+               )->tuple:
+    "`(checkpoint, path)` that `--resume` names, loaded (`load_checkpoint`); `(None, None)` when there is none."
+    if not resume: return None, None
+    path = find_resume(Path(ckpt_dir), verbose=verbose) if resume == 'auto' else Path(resume)
+    return (load_checkpoint(path), path) if path is not None else (None, None)
+
 # %% ../nbs/05_checkpoint.ipynb #68919a49
 def prune_checkpoints(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
                       keep_last:int, # how many epoch checkpoints to keep (>= 1)
@@ -196,6 +205,19 @@ def _state_diff(target:dict, source:dict):
 def _strip_module(sd:dict)->dict:
     return {(k[7:] if k.startswith('module.') else k): v for k, v in sd.items()}
 
+# %% ../nbs/05_checkpoint.ipynb #5eed0c0a
+def is_seed_state(sd:dict # a state dict (a checkpoint's `state_dict`)
+                 )->bool:
+    "Whether `sd` is in SEED's layout: a student `module.student.*` and no MoCo query encoder."
+    return any(k.startswith('module.student.') for k in sd) and not any(k.startswith('module.encoder_q.') for k in sd)
+
+def seed_as_moco(sd:dict # a SEED state dict: `module.student.*`, `module.teacher.*`, `module.queue`, ...
+                )->tuple:
+    "`(state dict, teacher tensors dropped)`: the student renamed `module.encoder_q.*`, the teacher dropped, the rest (queue) kept."
+    new = {('module.encoder_q.' + k[len('module.student.'):] if k.startswith('module.student.') else k): v
+           for k, v in sd.items() if not k.startswith('module.teacher.')}
+    return new, sum(k.startswith('module.teacher.') for k in sd)
+
 # %% ../nbs/05_checkpoint.ipynb #be396175
 def load_moco_state(model:nn.Module, # MoCo model, plain or DDP-wrapped
                     ckpt:dict, # from `load_checkpoint`
@@ -216,6 +238,13 @@ def load_moco_state(model:nn.Module, # MoCo model, plain or DDP-wrapped
         raise SmallSSLError(f"{name}: its 'state_dict' is {'empty' if sd == {} else 'not a dict of named tensors'} "
                             f"({type(sd).__name__}): a damaged or foreign file; resume from another checkpoint_NNNN.pth.tar")
     check_finite_weights(sd, name)
+    if hasattr(m, 'encoder_q') and is_seed_state(sd):   # a distillation checkpoint into a MoCo model
+        if not restart:
+            raise SmallSSLError(f"{name} is a SEED (distillation) checkpoint (module.student.*): MoCo training starts from it "
+                                "with --restart (the reference's way), it cannot continue it")
+        sd, dropped = seed_as_moco(sd)
+        if verbose: print0(f"=> {name}: a SEED checkpoint, read as smallssl-convert-seed converts it: module.student.* -> "
+                           f"module.encoder_q.*, {dropped} teacher tensors dropped")
     src, tgt = _strip_module(sd), m.state_dict()
     missing, unexpected, mismatched = _state_diff(tgt, src)
     arch_note = f" The checkpoint was trained with -a {ckpt['arch']}." if ckpt.get('arch') else ''
@@ -425,12 +454,13 @@ def load_pretrained_encoder(arch:str, # encoder architecture (`-a`)
                             verbose:bool=True, # print what was read, used, missing and ignored (rank 0)
                             stem:str|None=None, # `--stem`: None = the checkpoint's (random init: the default for `image_size`)
                             checkpoint_key:str|None=None, # the checkpoint entry holding the weights (DINO: 'teacher', the default, or 'student')
+                            flag:str='--pretrained', # the flag that names `path`, in messages (`smallssl-distill`: `--teacher`)
                            )->nn.Module:
     "The representation encoder (`fc` = Identity, eval mode) of `arch`, loaded from `path` in any layout of `LAYOUTS`."
     import smallssl.archs as archs
     arch = archs.check_arch(arch)
     ck = None if path is None or str(path) == '' else load_checkpoint(path)
-    what = f"--pretrained {path}"
+    what = f"{flag} {path}"
     if ck is None:
         enc = archs.create_encoder(arch, num_classes=128, image_size=image_size, stem=stem)
         enc.fc = nn.Identity()
@@ -458,7 +488,7 @@ def load_pretrained_encoder(arch:str, # encoder architecture (`-a`)
     enc.load_state_dict(st.state, strict=False)
     if verbose:
         pad = f", conv1 padding {st.conv1_padding} (solo-learn's CIFAR stem)" if st.conv1_padding else ''
-        print0(f"=> --pretrained {path}: {read} -> {arch}{pad}: {len(st.state)} tensors used, missing "
+        print0(f"=> {what}: {read} -> {arch}{pad}: {len(st.state)} tensors used, missing "
                f"{f'{len(counters)} BatchNorm counters (num_batches_tracked, unused)' if counters else 'none'}, "
                f"ignored {', '.join(_group(st.ignored, st.source[:-1])) or 'nothing'}")
     return enc.eval()
@@ -495,16 +525,12 @@ def convert_seed(src, # SEED checkpoint (`module.student.*`, `module.teacher.*`)
         raise SmallSSLError(f"{src} is not a SEED checkpoint: no 'module.student.*' keys (found: {', '.join(_group(sd))}); "
                             "give the SEED checkpoint itself")
     check_finite_weights({k: v for k, v in sd.items() if k.startswith('module.student.')}, str(src))
-    new = {}
-    for k, v in sd.items():
-        if k.startswith('module.teacher.'): continue
-        new['module.encoder_q.' + k[len('module.student.'):] if k.startswith('module.student.') else k] = v
+    new, dropped = seed_as_moco(sd)
     res = {k: v for k, v in ck.items() if k != 'state_dict'} if 'state_dict' in ck else {}
     res['state_dict'] = new
     out = Path(out) if out else src.parent/f"converted_{src.name}"
     atomic_save(res, out)
-    print0(f"=> wrote {out}: {len(new)} tensors (module.student.* -> module.encoder_q.*, "
-           f"{sum(k.startswith('module.teacher.') for k in sd)} teacher tensors dropped)")
+    print0(f"=> wrote {out}: {len(new)} tensors (module.student.* -> module.encoder_q.*, {dropped} teacher tensors dropped)")
     return out
 
 # %% ../nbs/05_checkpoint.ipynb #a5c570a9

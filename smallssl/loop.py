@@ -11,10 +11,10 @@ from typing import Callable
 import torch
 
 from .core import *
-from .checkpoint import prune_checkpoints
+from .checkpoint import checkpoint_path, make_checkpoint, prune_checkpoints
 
 # %% auto #0
-__all__ = ['read_log', 'log_epoch', 'run_epochs', 'plot_curves']
+__all__ = ['read_log', 'log_epoch', 'run_epochs', 'plot_curves', 'start_run', 'pretrain_epochs', 'run_result']
 
 # %% ../nbs/05b_loop.ipynb #48e40448
 def read_log(path # a run's JSON log (`<run>/log.jsonl`)
@@ -132,3 +132,37 @@ def plot_curves(records:list, # per-epoch dicts with `epoch` (`read_log`)
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=100)
     plt.close(fig)
     return Path(path)
+
+# %% ../nbs/05b_loop.ipynb #a1d0c002
+def start_run(run_dir:str|Path, # the run folder (`--ckpt-dir`), created if missing
+              config:dict, # the run's configuration and set-up, as plain values
+             )->None:
+    "Rank 0: create the run folder, print the configuration and write it to `config.json`."
+    if not is_main(): return
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    print("=> config\n" + json.dumps(config, indent=2), flush=True)
+    save_json(config, Path(run_dir)/'config.json')
+
+def pretrain_epochs(cfg, # the run's settings: `lr`, `cos`, `schedule`, `epochs`, `seed`, `ckpt_dir`, `arch`, `save_freq`, `keep_last` (`TrainConfig`, `DistillConfig`)
+                    one_epoch:Callable[[int, float], dict], # runs epoch e at learning rate lr (see `run_epochs`)
+                    model:torch.nn.Module, # its state goes into the checkpoints (plain or DDP-wrapped)
+                    optimizer:torch.optim.Optimizer, # its learning rate is set each epoch; its state is checkpointed
+                    scaler=None, # the AMP `GradScaler`, checkpointed
+                    start:int=0, # first epoch (0, or the epoch a checkpoint resumes at)
+                    samplers=(), # samplers whose `set_epoch` is called
+                    generator:torch.Generator|None=None, # the loader's generator
+                    describe:Callable[[dict], str]|None=None, # the line rank 0 prints for an epoch's record
+                   )->list:
+    "`run_epochs` with a pre-training run's schedule, seed and checkpoints (`checkpoint_XXXX.pth.tar` in `ckpt_dir`); the epochs' records."
+    return run_epochs(one_epoch, optimizer, lambda e: schedule_lr(cfg.lr, e, cfg.epochs, cfg.cos, cfg.schedule), start, cfg.epochs,
+                      cfg.seed, cfg.ckpt_dir, checkpoint=lambda n: make_checkpoint(model, optimizer, n, cfg.arch, scaler, config=cfg),
+                      checkpoint_file=lambda n: checkpoint_path(cfg.ckpt_dir, n - 1), save_freq=cfg.save_freq,
+                      keep_last=cfg.keep_last, samplers=samplers, generator=generator, describe=describe)
+
+def run_result(records:list, # from `pretrain_epochs`
+               resume_path=None, # the checkpoint the run resumed from (the result when no epoch ran)
+              )->dict:
+    "`checkpoint`: the last one written (or the resumed one), `final`: the last epoch's numbers (None when no epoch ran)."
+    saved = [r['checkpoint'] for r in records if 'checkpoint' in r]
+    return dict(checkpoint=saved[-1] if saved else (str(resume_path) if resume_path else None),
+                final={k: v for k, v in records[-1].items() if k not in ('epoch', 'checkpoint')} if records else None)

@@ -376,10 +376,7 @@ def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainC
     root = stoy.resolve_data(cfg.data)
     traindir = sdata.check_image_folder(Path(root)/'train', what='DATA/train')
     if rank == 0 and (msg := toy_scale_note(cfg.data, cfg.arch, cfg.image_size)): print(msg, flush=True)
-    resume_ck, resume_path = None, None
-    if cfg.resume:
-        resume_path = ckpts.find_resume(Path(cfg.ckpt_dir), verbose=rank == 0) if cfg.resume == 'auto' else Path(cfg.resume)
-        if resume_path is not None: resume_ck = ckpts.load_checkpoint(resume_path)
+    resume_ck, resume_path = ckpts.read_resume(cfg.resume, cfg.ckpt_dir, verbose=rank == 0)
     if resume_ck is not None: cfg.stem = ckpts.checkpoint_stem(cfg.arch, resume_ck, cfg.stem, f"--resume {resume_path}")
     if cfg.pretrained:
         cfg.stem = ckpts.checkpoint_stem(cfg.arch, ckpts.load_checkpoint(cfg.pretrained), cfg.stem, f"--pretrained {cfg.pretrained}",

@@ -21,7 +21,7 @@ COMMANDS = {  # console script -> (module, function), as settings.ini declares t
     'smallssl-extract': ('smallssl.extract', 'main'), 'smallssl-instdisc': ('smallssl.evaluate', 'instdisc_main'),
     'smallssl-stats': ('smallssl.evaluate', 'stats_main'), 'smallssl-knn': ('smallssl.evaluate', 'knn_main'),
     'smallssl-tsne': ('smallssl.tsne', 'main'), 'smallssl-lincls': ('smallssl.linear', 'main'),
-    'smallssl-transfer': ('smallssl.transfer', 'main'),
+    'smallssl-transfer': ('smallssl.transfer', 'main'), 'smallssl-distill': ('smallssl.distill', 'main'),
 }
 
 
@@ -47,6 +47,11 @@ def fx(tmp_path_factory):
     import torchvision
     torch.save(torchvision.models.resnet18().state_dict(), d/'r18.pth')   # an encoder of another architecture
     f['r18'] = d/'r18.pth'
+    from smallssl.moco import MoCo
+    from smallssl.checkpoint import make_checkpoint
+    moco = MoCo('resnet18', dim=16, K=32, mlp='wide', image_size=32, stem='imagenet')   # a teacher with a 16-d projection head
+    torch.save(make_checkpoint(moco, torch.optim.SGD(moco.parameters(), lr=0.1), 1, 'resnet18'), d/'teacher.pth')
+    f['teacher'] = d/'teacher.pth'
     torch.save({'epoch': 3, 'note': 'the weights are elsewhere'}, d/'odd.pth')   # no layout smallssl knows
     f['odd'] = d/'odd.pth'
     lightly = torchvision.models.mobilenet_v3_small()     # lightly's positional Sequential, of a network other than a ResNet
@@ -81,6 +86,7 @@ def _run(script:str, argv:list, capfd)->tuple:
 # file that is there from the start and must stay unchanged).
 MODEL = ['-a', 'resnet18', '--image-size', '32', '-j', '0']
 TRAIN = ['-b', '4', '--moco-k', '8']   # sizes that fit the 12-image folder, so each case fails on its own mistake
+DISTILL = [*MODEL, '--epochs', '1', *TRAIN, '--ckpt-dir', '{out}/ck']
 CASES = [
     # missing paths
     ('train-missing-data', 'smallssl-train', ['{out}/nope', '--epochs', '1', '--ckpt-dir', '{out}/ck'], ['nope']),
@@ -213,6 +219,24 @@ CASES = [
     ('transfer-out-dir-is-file', 'smallssl-transfer', ['{imgs}', '--dataset', 'cifar10', *MODEL, '--epochs', '1',
                                                        '--out-dir', '{exists}'], ['--out-dir', 'exists']),
     ('demo-out-is-file', 'smallssl-demo', ['--out', '{exists}'], ['--out', 'exists']),
+    # distillation: the teacher cannot be read, its embedding is not --moco-dim, the queue is longer than the data
+    ('distill-teacher-missing', 'smallssl-distill', ['{imgs}', '--teacher', '{out}/nope.pth', *DISTILL], ['nope.pth']),
+    ('distill-teacher-unreadable', 'smallssl-distill', ['{imgs}', '--teacher', '{text_file}', *DISTILL], ['--teacher', 'notes.txt']),
+    ('distill-teacher-empty', 'smallssl-distill', ['{imgs}', '--teacher', '{empty_file}', *DISTILL], ['--teacher', 'empty.pt']),
+    ('distill-teacher-no-layout', 'smallssl-distill', ['{imgs}', '--teacher', '{odd}', *DISTILL], ['odd.pth', 'Known layouts']),
+    ('distill-teacher-dim-no-head', 'smallssl-distill', ['{imgs}', '--teacher', '{r18}', '--teacher-arch', 'resnet18', *DISTILL],
+     ['r18.pth', 'without a projection head', '--moco-dim 512']),
+    ('distill-teacher-dim-head', 'smallssl-distill', ['{imgs}', '--teacher', '{teacher}', '--moco-dim', '64', *DISTILL],
+     ['teacher.pth', 'projection head', '--moco-dim 16']),
+    ('distill-teacher-no-arch', 'smallssl-distill', ['{imgs}', '--teacher', '{r18}', '--moco-dim', '512', *DISTILL],
+     ['r18.pth', '--teacher-arch']),
+    ('distill-queue-longer-than-data', 'smallssl-distill', ['{imgs}', '--teacher', '{teacher}', '--moco-dim', '16', *DISTILL,
+                                                             '--moco-k', '16'], ['--moco-k 16', 'longer than the 12 training images']),
+    ('distill-no-teacher', 'smallssl-distill', ['{imgs}', *DISTILL], ['--teacher']),
+    ('distill-teacher-t-0', 'smallssl-distill', ['{imgs}', '--teacher', '{teacher}', '--moco-dim', '16', *DISTILL, '--teacher-t', '0'],
+     ['--teacher-t']),
+    ('distill-ckpt-dir-is-file', 'smallssl-distill', ['{imgs}', '--teacher', '{teacher}', '--moco-dim', '16', *MODEL, *TRAIN,
+                                                       '--epochs', '1', '--ckpt-dir', '{exists}'], ['--ckpt-dir', 'exists']),
 ]
 
 
