@@ -208,7 +208,7 @@ def distill_one_epoch(model, loader, optimizer, scaler, epoch:int, device, amp_d
     model.train()
     n_steps, world = len(loader), core.get_world_size()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    meter, t0 = Meter(device), time.perf_counter()
+    meter, t0 = Meter(('loss', 'acc1', 'acc5', 'batch_acc1'), device), time.perf_counter()
     waited, ready, shown, seen, shown_wait = 0., t0, t0, 0, 0.
     for i, (images, _) in enumerate(loader):
         got = time.perf_counter(); waited += got - ready; shown_wait += got - ready
@@ -219,10 +219,10 @@ def distill_one_epoch(model, loader, optimizer, scaler, epoch:int, device, amp_d
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()
         acc1, acc5 = moco.contrastive_accuracy(logits.detach(), target.argmax(1))
-        meter.update(loss.detach(), acc1, acc5, ckpts.unwrap(model).batch_acc1, x.shape[0])
+        meter.update(x.shape[0], loss=loss.detach(), acc1=acc1, acc5=acc5, batch_acc1=ckpts.unwrap(model).batch_acc1)
         seen += x.shape[0] * world
         if core.is_main() and (i % print_freq == 0 or i == n_steps - 1):
-            now, (l, a1, a5, b1) = time.perf_counter(), meter.avg()
+            now, (l, a1, a5, b1) = time.perf_counter(), meter.avg().values()
             print(f"Distill: [{epoch}][{i:>{len(str(n_steps))}}/{n_steps}]  loss {loss.item():.4f} ({l:.4f})  acc@1 {a1:6.2f}  "
                   f"acc@5 {a5:6.2f}  batch acc@1 {b1:6.2f}  lr {optimizer.param_groups[0]['lr']:.5f}  "
                   f"img/s {seen / max(now - shown, 1e-9):7.1f}  data {100 * shown_wait / max(now - shown, 1e-9):3.0f}%", flush=True)
@@ -230,7 +230,7 @@ def distill_one_epoch(model, loader, optimizer, scaler, epoch:int, device, amp_d
         ready = time.perf_counter()
     if device.type == 'cuda': torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - t0
-    l, a1, a5, b1 = meter.avg(all_ranks=True)
+    l, a1, a5, b1 = meter.avg(all_ranks=True).values()
     return dict(loss=l, acc1=a1, acc5=a5, batch_acc1=b1, img_per_s=n_steps * batch_size / max(elapsed, 1e-9),
                 data_wait=waited / max(elapsed, 1e-9), time=elapsed)
 

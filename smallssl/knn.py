@@ -14,7 +14,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['REP_SPACES', 'canonical_space', 'transform_reps', 'knn_search', 'vote_all_k', 'odd_ks', 'knn_predict_all_k',
-           'best_nn', 'plot_acc_by_k', 'weighted_knn_scores', 'weighted_knn_top1']
+           'best_nn', 'plot_acc_by_k']
 
 # %% ../nbs/10_knn.ipynb #d84d5fe4
 REP_SPACES = ('original', 'norm', 'shifted-norm')
@@ -207,48 +207,3 @@ def plot_acc_by_k(results:dict, # label -> a `best_nn` result (or its acc_by_k)
     sns.lineplot(x=[r[1] for r in rows], y=[r[2] for r in rows], hue=[r[0] for r in rows], marker='o', markersize=4, ax=ax)
     ax.set(xlabel='k', ylabel='accuracy (%)', title=title)
     return ax
-
-# %% ../nbs/10_knn.ipynb #3b96c0c9
-@torch.no_grad()
-def weighted_knn_scores(train_f:torch.Tensor, # N x D training features (the bank; any scale: cosine similarity)
-                        train_y:torch.Tensor, # N training labels
-                        test_f:torch.Tensor, # M x D test features
-                        num_classes:int|None=None, # C (default: max training label + 1)
-                        k:int=200, # neighbours (at most N are used)
-                        t:float=0.1, # temperature of the weights exp(similarity / t)
-                        chunk:int=1024, # test rows per block (memory: chunk x N similarities)
-                       )->torch.Tensor: # M x C class scores
-    "Class scores of the weighted k-NN vote: the k most cosine-similar training rows vote for their class with weight exp(sim / t)."
-    train_y = torch.as_tensor(train_y, device=train_f.device).long()
-    c = num_classes or int(train_y.max()) + 1
-    k = min(k, train_f.shape[0])
-    bank = F.normalize(_float(train_f), dim=1)                       # N x D
-    out = []
-    for s in range(0, test_f.shape[0], chunk):
-        x = F.normalize(_float(test_f[s:s + chunk]), dim=1)          # m x D
-        sim, idx = (x @ bank.T).topk(k, dim=1)                        # m x k, most similar first
-        w = (sim / t).exp()                                           # m x k
-        out.append(w.new_zeros(x.shape[0], c).scatter_add_(1, train_y[idx], w))   # m x C
-    return torch.cat(out) if out else bank.new_zeros(0, c)
-
-def weighted_knn_top1(train_f:torch.Tensor, # N x D training features (the bank), the same on every rank
-                      train_y:torch.Tensor, # N training labels
-                      test_f:torch.Tensor, # M x D test features, the same on every rank
-                      test_y:torch.Tensor, # M test labels
-                      k:int=200, # neighbours (MoCo's demo: 200)
-                      t:float=0.1, # temperature (MoCo's demo: 0.1)
-                      distributed:bool=True, # under torchrun: each rank scores its share of the test rows; counts summed over ranks
-                      chunk:int=1024, # test rows per block
-                     )->float:
-    "Top-1 accuracy (%) of the weighted k-NN vote (MoCo's k-NN monitor)."
-    train_y, test_y = torch.as_tensor(train_y, device=train_f.device).long(), torch.as_tensor(test_y, device=train_f.device).long()
-    if train_y.shape[0] != train_f.shape[0] or test_y.shape[0] != test_f.shape[0]:
-        raise ValueError(f"labels {train_y.shape[0]} / {test_y.shape[0]} for features {train_f.shape[0]} / {test_f.shape[0]}")
-    c = int(max(int(train_y.max()), int(test_y.max()) if len(test_y) else 0)) + 1
-    world, rank = (get_world_size(), get_rank()) if distributed else (1, 0)
-    bounds = np.linspace(0, test_f.shape[0], world + 1).round().astype(int)
-    lo, hi = int(bounds[rank]), int(bounds[rank + 1])
-    scores = weighted_knn_scores(train_f, train_y, test_f[lo:hi], c, k, t, chunk)
-    counts = torch.stack([(scores.argmax(1) == test_y[lo:hi]).sum().double(), torch.tensor(hi - lo, dtype=torch.float64, device=train_f.device)])
-    if distributed and world > 1: counts = concat_all_gather(counts[None]).sum(0)   # the all-reduce: correct and total over ranks
-    return float(100 * counts[0] / counts[1].clamp(min=1))

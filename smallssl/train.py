@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #d3d92f52
 from __future__ import annotations
-import copy, json, os, sys, time
+import json, os, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +21,7 @@ _script_path_fix()
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset, get_worker_info
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, get_worker_info
 
 import smallssl.core as core
 import smallssl.data as sdata
@@ -32,17 +31,15 @@ import smallssl.archs as archs
 import smallssl.moco as moco
 import smallssl.checkpoint as ckpts
 import smallssl.loop as loop
-import smallssl.knn as sknn
+from .monitor import MONITOR_K, MONITOR_T, ImagesInMemory, TensorBoardLog, knn_monitor, monitor_freq, monitor_sets, summary_writer_class
 from .config import *
-from .encoder import EncoderSpec, extract_features, precise_bn
+from .encoder import EncoderSpec
 SmallSSLError = core.SmallSSLError
 
 # %% auto #0
-__all__ = ['SmallSSLError', 'SMALL_RECIPE', 'EPOCH_MEANS', 'MONITOR_AUTO_MAX', 'MONITOR_K', 'MONITOR_T', 'MONITOR_MEMORY',
-           'TENSORBOARD_EXTRA', 'TRAIN_CURVES', 'check_sizes', 'TrainConfig', 'queue_note', 'toy_scale_note',
-           'SeededSamples', 'EpochSampler', 'representation_stats', 'Meter', 'train_step', 'train_one_epoch',
-           'monitor_freq', 'ImagesInMemory', 'monitor_sets', 'knn_monitor', 'summary_writer_class', 'TensorBoardLog',
-           'train', 'main']
+__all__ = ['SmallSSLError', 'SMALL_RECIPE', 'EPOCH_MEANS', 'TRAIN_CURVES', 'check_sizes', 'TrainConfig', 'queue_note',
+           'toy_scale_note', 'SeededSamples', 'EpochSampler', 'representation_stats', 'Meter', 'train_step',
+           'train_one_epoch', 'train', 'main']
 
 # %% ../nbs/06_train.ipynb #cd209593
 def check_sizes(batch_size:int, # global batch (`-b`)
@@ -254,115 +251,6 @@ def train_one_epoch(model, loader, optimizer, scaler, epoch:int, device, amp_dty
     elapsed = time.perf_counter() - t0
     return dict(meter.avg(all_ranks=True), img_per_s=n_steps * batch_size / max(elapsed, 1e-9),
                 data_wait=wait / max(elapsed, 1e-9), time=elapsed)
-
-# %% ../nbs/06_train.ipynb #6d0a1b02
-MONITOR_AUTO_MAX = 20_000   # DATA/val holding at most this many images: the k-NN monitor is on by default (every epoch)
-MONITOR_K, MONITOR_T = 200, 0.1   # MoCo's demo: --knn-k 200 --knn-t 0.1
-
-def monitor_freq(eval_freq:int|None, # `--eval-freq` (None: automatic)
-                 val_images:int|None, # images in DATA/val (None: DATA has no usable val/ split)
-                 monitor_train:int=10000, # `--monitor-train`, for the line that says how to turn it on
-                 why:str|None=None, # why there is no usable val/ split (for the line)
-                )->tuple: # (evaluate every N epochs, 0: off; the line to print, or None)
-    "How often the k-NN monitor runs: as `--eval-freq` says, or by default every epoch when DATA/val holds at most `MONITOR_AUTO_MAX` images."
-    if eval_freq == 0: return 0, None
-    if eval_freq is not None:
-        if val_images is None:
-            raise SmallSSLError(f"--eval-freq {eval_freq}: the k-NN monitor classifies DATA/val, and {why or 'DATA has no val/ folder'}; "
-                                f"add DATA/val/<class>/<image> or use --eval-freq 0")
-        return eval_freq, None
-    if val_images is None:
-        return 0, f"=> k-NN monitor off: {why or 'DATA has no val/ folder'} (with DATA/val/<class>/<image> it runs every epoch)"
-    if val_images > MONITOR_AUTO_MAX:
-        return 0, (f"=> k-NN monitor off by default: DATA/val holds {val_images:,} images (more than {MONITOR_AUTO_MAX:,}); "
-                   f"--eval-freq N runs it every N epochs on {monitor_train:,} images of each split (--monitor-train)")
-    return 1, None
-
-# %% ../nbs/06_train.ipynb #6d0a1b04
-MONITOR_MEMORY = 2**30   # bytes per process: the monitor's images stay in memory after their first reading when they fit
-
-def _items(batch): return batch
-
-class ImagesInMemory(Dataset):
-    "`ds` with the items this rank extracts (`extract_features` gives rank r the items r, r + W, ...) read once and kept in memory."
-    def __init__(self, ds:Dataset, # items `(x, label)` or None (unreadable)
-                 workers:int=0, # DataLoader workers for the one reading
-                ):
-        mine = list(range(core.get_rank(), len(ds), core.get_world_size()))
-        loader = DataLoader(Subset(ds, mine), batch_size=256, num_workers=workers, collate_fn=_items)
-        self.ds, self.items = ds, dict(zip(mine, (it for b in loader for it in b)))
-    def __len__(self): return len(self.ds)
-    def __getitem__(self, i): return self.items[i] if i in self.items else self.ds[i]
-
-def _subset(ds:Dataset, n:int, g:torch.Generator)->Dataset:
-    if len(ds) <= n: return ds
-    return Subset(ds, sorted(torch.randperm(len(ds), generator=g)[:n].tolist()))
-
-def monitor_sets(root:str|Path, # dataset root with train/ and val/
-                 image_size:int, # `--image-size`
-                 n:int=10000, # `--monitor-train`: at most this many images of each split
-                 seed:int=0, # the run's seed: picks the subsets
-                 verbose:bool=False, # report unreadable files (rank 0)
-                 workers:int=0, # DataLoader workers for reading them into memory
-                 memory:int=MONITOR_MEMORY, # keep this rank's share in memory when it takes at most this many bytes (0: never)
-                )->tuple: # (bank, val, train): the voting images, the images classified, all of DATA/train (for precise BN)
-    "The k-NN monitor's images, with the evaluation transform: fixed seeded subsets of at most `n` images of DATA/train and DATA/val."
-    root, tf = Path(root), augment.eval_transform(image_size)
-    train = sdata.SafeImageFolder(root/'train', tf, on_error='skip', check='none', index=True, verbose=verbose)
-    val = sdata.SafeImageFolder(root/'val', tf, on_error='skip', check='none', index=True, verbose=verbose)
-    g = torch.Generator().manual_seed(seed)
-    bank, val_ = _subset(train, n, g), _subset(val, n, g)
-    if (len(bank) + len(val_)) / core.get_world_size() * 3 * image_size ** 2 * 4 <= memory:   # float32 images after the transform
-        bank, val_ = ImagesInMemory(bank, workers), ImagesInMemory(val_, workers)
-    return bank, val_, train
-
-@torch.no_grad()
-def knn_monitor(encoder:nn.Module, # the query encoder (`MoCo.encoder_q`); copied, its `fc` (the projection head) left out
-                bank:Dataset, # the images that vote (`monitor_sets`)
-                val:Dataset, # the images classified
-                spec:EncoderSpec, # batches, workers, precision, memory format, `precise_bn` and `seed` (a `TrainConfig` is one)
-                device, # where it runs
-                bn_data:Dataset|None=None, # the images of `spec.precise_bn` (DATA/train with the evaluation transform)
-                k:int=MONITOR_K, # neighbours
-                t:float=MONITOR_T, # temperature
-                batch_size:int|None=None, # images per forward pass and rank (default: the larger of 256 and twice spec's per-process batch)
-               )->float:
-    "Top-1 accuracy (%) of MoCo's weighted k-NN monitor on `val`, `bank` voting, through the encoder's representation in eval mode."
-    enc = copy.deepcopy(encoder).to(device)
-    enc.fc = nn.Identity()                                        # the representation: the input of the projection head
-    for p in enc.parameters(): p.grad = None; p.requires_grad_(False)
-    if core.get_world_size() > 1:                                 # DDP syncs buffers before a forward, not after: take rank 0's
-        for buf in enc.buffers(): dist.broadcast(buf, 0)
-    (b, j), amp = spec.per_process(), spec.amp_dtype(device)
-    if spec.precise_bn and bn_data is not None:                   # as `smallssl-extract --precise-bn N -b B --seed S` does
-        precise_bn(enc, bn_data, spec.precise_bn, b, j, device, seed=spec.seed, verbose=False, amp_dtype=amp)
-    feats = [extract_features(enc, ds, batch_size or max(256, 2 * b), 0 if isinstance(ds, ImagesInMemory) else j, device,
-                              spec.use_channels_last(), amp, verbose=False)[:2] for ds in (bank, val)]
-    (fb, yb), (fv, yv) = feats
-    return sknn.weighted_knn_top1(fb.to(device), yb.to(device), fv.to(device), yv.to(device), k, t)
-
-# %% ../nbs/06_train.ipynb #6d0a1b08
-TENSORBOARD_EXTRA = 'pip install "smallssl[tensorboard]"'
-
-def summary_writer_class():
-    "`torch.utils.tensorboard.SummaryWriter`, or a `SmallSSLError` that names the extra when the tensorboard package is missing."
-    try: from torch.utils.tensorboard import SummaryWriter
-    except ImportError: raise SmallSSLError(f"--tensorboard needs the tensorboard package: {TENSORBOARD_EXTRA}") from None
-    return SummaryWriter
-
-class TensorBoardLog:
-    "Each epoch's record as TensorBoard scalars (step = epoch) in `<run_dir>/tensorboard/`; steps from `start_epoch` on are purged."
-    def __init__(self, run_dir:str|Path, # the run folder (`--ckpt-dir`)
-                 start_epoch:int=0): # the run's first epoch (a resumed run: the checkpoint's)
-        self.dir = Path(run_dir)/'tensorboard'
-        self.writer = summary_writer_class()(str(self.dir), purge_step=start_epoch)
-    def log(self, record:dict # the epoch's record, with `epoch`
-           ):
-        "Write every number of `record` (not `epoch`) under its own name."
-        for k, v in record.items():
-            if k != 'epoch' and isinstance(v, (int, float)) and not isinstance(v, bool): self.writer.add_scalar(k, v, record['epoch'])
-        self.writer.flush()
-    def close(self): self.writer.close()
 
 # %% ../nbs/06_train.ipynb #be8e5d48
 def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainConfig()`, the reference's defaults)

@@ -1,11 +1,11 @@
 """A plain install works: `pip install .` without the development extras, in a fresh virtual environment.
 
 Every module imports, every console script answers `--help`, and the two commands that need the extras
-(`smallssl-docs`, `smallssl-lab`), and `smallssl-train --tensorboard`, say in one line which extra to install and exit 2,
-without a traceback. The new
-environment gets the same torch build as this one, from pip's cache (no download where the cache has it). A few
-minutes on 2 CPU cores, most of it copying the torch wheel."""
-import configparser, os, subprocess, sys
+(`smallssl-docs`, `smallssl-lab`) say in one line which extra to install and exit 2, without a traceback. The new
+environment sees this environment's torch and torchvision (and what they require) through links in a folder named by a
+`.pth` file, not a copy: a CUDA build of torch takes over 5 GB, more than a CI machine's disk may have to spare. Every
+other requirement of smallssl is installed by pip from its declaration, which is what the test is about."""
+import configparser, importlib.metadata as md, os, shutil, subprocess, sys, sysconfig
 from pathlib import Path
 
 import pytest, torch, torchvision
@@ -18,16 +18,48 @@ def _scripts():
     return [l.split('=')[0].strip() for l in cfg['DEFAULT']['console_scripts'].splitlines() if l.strip()]
 
 
+def _torch_dists()->set:
+    "The installed distributions torch and torchvision need at run time (with the extras they ask for), recursively."
+    from packaging.requirements import Requirement
+    seen, todo = set(), [('torch', ()), ('torchvision', ())]
+    while todo:
+        name, extras = todo.pop()
+        try: dist = md.distribution(name)
+        except md.PackageNotFoundError: continue   # a requirement for another platform
+        if (dist.metadata['Name'].lower(), extras) in seen: continue
+        seen.add((dist.metadata['Name'].lower(), extras))
+        for r in map(Requirement, dist.requires or []):
+            if r.marker is None or any(r.marker.evaluate({'extra': e}) for e in ('', *extras)):
+                todo.append((r.name, tuple(sorted(r.extras))))
+    return {name for name, _ in seen} - {'setuptools'}   # the new environment has its own
+
+
+def _link_torch(env:Path, folder:Path):
+    "Link the top-level entries of those distributions (packages, modules, .dist-info) into `folder`, named by a .pth in `env`."
+    folder.mkdir()
+    site = Path(sysconfig.get_paths()['purelib'])
+    for name in _torch_dists():
+        for top in {f.parts[0] for f in md.distribution(name).files or [] if f.parts[0] not in ('..', '__pycache__')}:
+            if not (folder/top).exists() and not top.endswith('.pth') and (site/top).exists(): (folder/top).symlink_to(site/top)
+    purelib = subprocess.run([str(env/'bin'/'python'), '-c', "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    (Path(purelib)/'torch-of-the-test-environment.pth').write_text(f"{folder}\n")
+
+
 @pytest.fixture(scope='module')
 def plain(tmp_path_factory):
-    env = tmp_path_factory.mktemp('plain')/'venv'
+    tmp = tmp_path_factory.mktemp('plain')
+    env = tmp/'venv'
     subprocess.run([sys.executable, '-m', 'venv', str(env)], check=True)
+    _link_torch(env, tmp/'torch-links')
     py = env/'bin'/'python'
-    pins = [f"torch=={torch.__version__.split('+')[0]}", f"torchvision=={torchvision.__version__.split('+')[0]}"]
-    for what in (pins, [str(ROOT)]):
-        p = subprocess.run([str(py), '-m', 'pip', 'install', '-q', *what], capture_output=True, text=True, timeout=1800)
-        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    return env
+    p = subprocess.run([str(py), '-c', 'import torch, torchvision; print(torch.__version__, torchvision.__version__)'],
+                       capture_output=True, text=True)
+    assert p.stdout.split() == [torch.__version__, torchvision.__version__], p.stdout + p.stderr[-2000:]
+    p = subprocess.run([str(py), '-m', 'pip', 'install', '-q', str(ROOT)], capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    yield env
+    shutil.rmtree(tmp, ignore_errors=True)   # 400 MB
 
 
 def _run(env, *cmd, timeout=300):
