@@ -74,7 +74,7 @@ def main(out:Path, epochs:int, teacher_epochs:int, n_train:int, n_val:int, moco_
     encoders = {'teacher': spec(teacher_cfg).changed(pretrained=runs['teacher']['checkpoint']), 'random': spec(moco_cfg),
                 **{k: spec(moco_cfg).changed(pretrained=runs[k]['checkpoint']) for k in ('moco', 'seed', 'seed + moco')}}
     static = static_views(data/'val', out/'static', r.image_size, n_val, r.seed).dst
-    m = measure({k.replace(' ', ''): v for k, v in encoders.items()}, data, out/'measure', static=static, k=21)
+    m = measure({k.replace(' ', ''): v for k, v in encoders.items()}, data, out/'measure', static=static, k=21, resume=True)
     rows = []
     for name in encoders:
         res, run = m[name.replace(' ', '')], runs.get(name)

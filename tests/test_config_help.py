@@ -56,7 +56,8 @@ def test_help_is_the_docment(script, cls):
 def test_defaults_and_round_trip(script, cls):
     "The parser's defaults are the configuration's; `to_argv` of a changed configuration parses back to it."
     required = [s for s in cls.specs() if s.flag.required]
-    base = cls(**{s.name: 'X' for s in required if not s.owner})
+    types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    base = cls(**{s.name: ['X'] if types[s.name].startswith('list') else 'X' for s in required if not s.owner})   # NAME [NAME ...]: a list
     argv = base.to_argv()
     assert cls.from_argv(argv) == base
     changed = {}
