@@ -21,7 +21,7 @@ import torch
 import smallssl.encoder as encoder
 import smallssl.measure as measure_mod
 import smallssl.compare as compare_mod
-from smallssl.checkpoint import load_pretrained_encoder
+from smallssl.pretrained import load_pretrained_encoder
 from smallssl.compare import CompareConfig, compare
 from smallssl.evaluate import InstdiscConfig, KnnConfig, StatsConfig, instdisc, knn, stats
 from smallssl.knn import REP_SPACES

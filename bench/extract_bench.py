@@ -11,7 +11,7 @@ import argparse, copy, sys, time
 import torch
 from torch.utils.data import TensorDataset
 
-from smallssl.checkpoint import load_pretrained_encoder
+from smallssl.pretrained import load_pretrained_encoder
 from smallssl.encoder import extract_features
 
 def plain_loop(model, x, bs):

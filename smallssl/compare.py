@@ -16,7 +16,8 @@ from matplotlib.ticker import MaxNLocator
 from .core import *
 from .config import *
 from .archs import ARCHS
-from .checkpoint import checkpoint_stem, encoder_state, load_checkpoint, load_pretrained_encoder
+from .checkpoint import load_checkpoint
+from .pretrained import checkpoint_stem, encoder_state, load_pretrained_encoder
 from .toy import resolve_data
 from .encoder import EncoderSpec, arch_name
 from .features import load_features

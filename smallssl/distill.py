@@ -21,6 +21,7 @@ import smallssl.augment as augment
 import smallssl.archs as archs
 import smallssl.moco as moco
 import smallssl.checkpoint as ckpts
+from .pretrained import checkpoint_stem, encoder_state, load_pretrained_encoder
 import smallssl.loop as loop
 from .config import *
 from .encoder import EncoderSpec, arch_name
@@ -57,7 +58,7 @@ def teacher_head(ckpt:dict, # a loaded checkpoint (`load_checkpoint`)
                  what:str='--teacher', # how to name it in errors
                 )->tuple:
     "`(head module, kind)` of the projection head a checkpoint of ours, MoCo's or SEED's holds beside its encoder, else `(None, None)`."
-    sd, prefix = ckpt.get('state_dict', ckpt), ckpts.encoder_state(ckpt, what=what).source[:-1]
+    sd, prefix = ckpt.get('state_dict', ckpt), encoder_state(ckpt, what=what).source[:-1]
     if prefix not in _HEAD_PREFIXES: return None, None
     head = {k[len(prefix) + 3:]: v for k, v in sd.items() if k.startswith(prefix + 'fc.')}
     if not head: return None, None
@@ -81,7 +82,7 @@ def load_teacher(ckpt:dict, # the teacher's checkpoint (`load_checkpoint(--teach
                 )->tuple:
     "`(teacher, info)`: the frozen teacher in eval mode (its encoder, `fc` = its projection head or Identity) and what was read."
     what = f"--teacher {path}"
-    recorded = ckpts.encoder_state(ckpt, what=what).arch
+    recorded = encoder_state(ckpt, what=what).arch
     if recorded is not None:
         recorded = arch_name(recorded)
         if recorded not in archs.ARCHS:
@@ -92,7 +93,7 @@ def load_teacher(ckpt:dict, # the teacher's checkpoint (`load_checkpoint(--teach
     if arch is None:
         raise SmallSSLError(f"{what} records no architecture (a plain state dict): name it with --teacher-arch "
                             f"({', '.join(archs.ARCHS)})")
-    teacher = ckpts.load_pretrained_encoder(arch, path, image_size=image_size, verbose=verbose, flag='--teacher')
+    teacher = load_pretrained_encoder(arch, path, image_size=image_size, verbose=verbose, flag='--teacher')
     head, kind = teacher_head(ckpt, arch, what)
     if head is not None: teacher.fc = head
     for p in teacher.parameters(): p.requires_grad = False
@@ -254,9 +255,9 @@ def distill(config:DistillConfig|None=None, # the run's configuration (None: `Di
     resume_ck, resume_path = ckpts.read_resume(cfg.resume, cfg.ckpt_dir, verbose=rank == 0)
     if resume_ck is not None:
         _same_teacher(resume_ck, teacher, cfg.teacher, resume_path)
-        cfg.stem = ckpts.checkpoint_stem(cfg.arch, resume_ck, cfg.stem, f"--resume {resume_path}")
+        cfg.stem = checkpoint_stem(cfg.arch, resume_ck, cfg.stem, f"--resume {resume_path}")
     elif cfg.pretrained:
-        cfg.stem = ckpts.checkpoint_stem(cfg.arch, ckpts.load_checkpoint(cfg.pretrained), cfg.stem, f"--pretrained {cfg.pretrained}",
+        cfg.stem = checkpoint_stem(cfg.arch, ckpts.load_checkpoint(cfg.pretrained), cfg.stem, f"--pretrained {cfg.pretrained}",
                                          cfg.checkpoint_key)
     cfg.stem = None if cfg.arch == 'vit_tiny' else archs.check_stem(cfg.stem, cfg.image_size)
     if cfg.seed is None:   # the one seed rule (core): 0, or the resumed run's own
@@ -315,7 +316,7 @@ def _distill(cfg:DistillConfig, device, traindir, teacher, info, resume_ck, resu
     student = archs.create_encoder(cfg.arch, num_classes=cfg.moco_dim, image_size=cfg.image_size, stem=cfg.stem)
     student.fc = moco.build_head(cfg.mlp, student.fc.in_features, cfg.moco_dim)
     if cfg.pretrained:
-        enc = ckpts.load_pretrained_encoder(cfg.arch, cfg.pretrained, cfg.image_size, core.is_main(), cfg.stem, cfg.checkpoint_key)
+        enc = load_pretrained_encoder(cfg.arch, cfg.pretrained, cfg.image_size, core.is_main(), cfg.stem, cfg.checkpoint_key)
         student.load_state_dict(enc.state_dict(), strict=False)   # the encoder; `fc`, the head, stays fresh
     model = SEED(student, teacher, cfg.moco_dim, cfg.moco_k, cfg.student_t, cfg.teacher_t, cfg.bn_groups).to(device)
     if channels_last: model = model.to(memory_format=torch.channels_last)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .core import *
 from .config import *
 from .archs import ALIASES, ARCHS, STEMS
-from .checkpoint import load_pretrained_encoder
+from .pretrained import load_pretrained_encoder
 
 # %% auto #0
 __all__ = ['AMP_MODES', 'extract_features', 'bn_layers', 'precise_bn', 'resolve_amp', 'arch_name', 'EncoderSpec']

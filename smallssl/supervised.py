@@ -18,9 +18,10 @@ from tqdm.auto import tqdm
 from .core import *
 from .config import *
 from .archs import check_arch, representation_dim
-from .checkpoint import check_finite_weights, load_checkpoint, load_pretrained_encoder, make_checkpoint, unwrap
+from .checkpoint import check_finite_weights, load_checkpoint, make_checkpoint, unwrap
 from .data import collate_skip
 from .encoder import EncoderSpec, precise_bn
+from .pretrained import load_pretrained_encoder
 from .loop import plot_curves, run_epochs
 
 # %% auto #0
@@ -37,7 +38,7 @@ def head_parameters(model:nn.Module)->list:
     return [n for n, _ in model.named_parameters() if n == 'fc' or n.startswith('fc.')]
 
 def build_classifier(arch:str, # encoder architecture (see `ARCHS`)
-                     pretrained:str|None, # encoder weights in any layout the checkpoint chapter reads (`LAYOUTS`); None: random encoder
+                     pretrained:str|None, # encoder weights in any layout the pretrained chapter reads (`LAYOUTS`); None: random encoder
                      num_classes:int, # classes of the linear layer
                      image_size:int=224, # input size in pixels
                      l2norm:bool=False, # L2-normalise the representation before the linear layer

@@ -30,6 +30,7 @@ import smallssl.augment as augment
 import smallssl.archs as archs
 import smallssl.moco as moco
 import smallssl.checkpoint as ckpts
+from .pretrained import checkpoint_stem, load_encoder_weights
 import smallssl.loop as loop
 from .monitor import MONITOR_K, MONITOR_T, ImagesInMemory, TensorBoardLog, knn_monitor, monitor_freq, monitor_sets, summary_writer_class
 from .config import *
@@ -265,9 +266,9 @@ def train(config:TrainConfig|None=None, # the run's configuration (None: `TrainC
     traindir = sdata.check_image_folder(Path(root)/'train', what='DATA/train')
     if rank == 0 and (msg := toy_scale_note(cfg.data, cfg.arch, cfg.image_size)): print(msg, flush=True)
     resume_ck, resume_path = ckpts.read_resume(cfg.resume, cfg.ckpt_dir, verbose=rank == 0)
-    if resume_ck is not None: cfg.stem = ckpts.checkpoint_stem(cfg.arch, resume_ck, cfg.stem, f"--resume {resume_path}")
+    if resume_ck is not None: cfg.stem = checkpoint_stem(cfg.arch, resume_ck, cfg.stem, f"--resume {resume_path}")
     if cfg.pretrained:
-        cfg.stem = ckpts.checkpoint_stem(cfg.arch, ckpts.load_checkpoint(cfg.pretrained), cfg.stem, f"--pretrained {cfg.pretrained}",
+        cfg.stem = checkpoint_stem(cfg.arch, ckpts.load_checkpoint(cfg.pretrained), cfg.stem, f"--pretrained {cfg.pretrained}",
                                          cfg.checkpoint_key)
     cfg.stem = None if cfg.arch == 'vit_tiny' else archs.check_stem(cfg.stem, cfg.image_size)
     if cfg.seed is None:   # the one seed rule (core): 0, or the resumed run's own
@@ -344,7 +345,7 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
                       image_size=cfg.image_size, stem=cfg.stem, shuffle_groups=cfg.shuffle_groups,
                       symmetric=cfg.symmetric).to(device)
     if cfg.pretrained:
-        ckpts.load_encoder_weights(model, cfg.pretrained, cfg.arch, cfg.image_size, cfg.stem, core.is_main(), cfg.checkpoint_key)
+        load_encoder_weights(model, cfg.pretrained, cfg.arch, cfg.image_size, cfg.stem, core.is_main(), cfg.checkpoint_key)
     if channels_last: model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.encoder_q.parameters())
     core.print0(f"=> MoCo {cfg.arch}: encoder_q {n_params / 1e6:.2f} M parameters, queue {cfg.moco_dim} x {cfg.moco_k}, "

@@ -35,7 +35,7 @@ def image_folder(root, # where to write (created)
     return root
 
 
-# ---- checkpoints as other self-supervised codebases write them (the checkpoint chapter's layouts, tests/test_interop.py) ----
+# ---- checkpoints as other self-supervised codebases write them (the pretrained chapter's layouts, tests/test_interop.py) ----
 # Each writer below follows the saving code of the codebase it names (key names, nesting, extra entries), read from its
 # repository: MoCo v1/v2 and v3 `main_moco.py` (`save_checkpoint({'epoch', 'arch', 'state_dict': model.state_dict(),
 # 'optimizer', ...})` of a DDP-wrapped model), DINO `main_dino.py` (`save_dict = {'student', 'teacher', 'optimizer', 'epoch',

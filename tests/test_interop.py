@@ -11,7 +11,8 @@ import torch.nn as nn
 import torchvision
 
 from smallssl.core import SmallSSLError
-from smallssl.checkpoint import load_checkpoint, load_pretrained_encoder
+from smallssl.checkpoint import load_checkpoint
+from smallssl.pretrained import load_pretrained_encoder
 from smallssl import linear, transfer
 from support import image_folder, run_main
 
@@ -298,7 +299,7 @@ def test_layouts_same_knn(tmp, layouts):
             feats = _features(data, arch, path, tmp/f'feats_{arch}_{path.stem}.pt')
             for k in ('train_features', 'test_features'): assert torch.equal(feats[k], want_feats[k]), (name, k)
     # DINO's student is another network, read only when asked for (`checkpoint_key`, the library side of --checkpoint-key)
-    from smallssl.checkpoint import load_pretrained_encoder
+    from smallssl.pretrained import load_pretrained_encoder
     a = load_pretrained_encoder('resnet18', layouts[0]['dino'], image_size=32, checkpoint_key='student', verbose=False)
     b = load_pretrained_encoder('resnet18', layouts[0]['dino'], image_size=32, verbose=False)
     assert not torch.equal(a.conv1.weight, b.conv1.weight)

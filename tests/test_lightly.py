@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest, torch, torchvision
 
-from smallssl.checkpoint import load_pretrained_encoder
+from smallssl.pretrained import load_pretrained_encoder
 
 pytestmark = pytest.mark.slow
 

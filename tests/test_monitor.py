@@ -123,7 +123,7 @@ _MONITOR_SCRIPT = '''
 import json, sys, torch
 import smallssl.core as core
 from smallssl.train import TrainConfig, knn_monitor, monitor_sets
-from smallssl.checkpoint import load_pretrained_encoder
+from smallssl.pretrained import load_pretrained_encoder
 data, ckpt, out = sys.argv[1:4]
 cfg = TrainConfig(arch='resnet18', stem='small', image_size=32, batch_size=8, moco_k=32, workers=0, seed=0)
 device = cfg.device()
