@@ -16,8 +16,9 @@ from .config import *
 
 # %% auto #0
 __all__ = ['unwrap', 'moco_state_dict', 'plain_args', 'make_checkpoint', 'checkpoint_path', 'save_checkpoint', 'load_checkpoint',
-           'check_finite_weights', 'checkpoint_files', 'find_resume', 'read_resume', 'prune_checkpoints',
-           'is_seed_state', 'seed_as_moco', 'load_moco_state', 'convert_seed', 'ConvertSeedConfig', 'main']
+           'check_finite_weights', 'checkpoint_files', 'find_resume', 'read_resume', 'prune_checkpoints', 'fmt_keys',
+           'state_diff', 'key_groups', 'is_seed_state', 'seed_as_moco', 'load_moco_state', 'convert_seed',
+           'ConvertSeedConfig', 'main']
 
 # %% ../nbs/05_checkpoint.ipynb #2cc62526
 def unwrap(model:nn.Module # a model, possibly wrapped by DistributedDataParallel
@@ -186,12 +187,17 @@ def prune_checkpoints(ckpt_dir, # checkpoint folder (`--ckpt-dir`)
     return gone
 
 # %% ../nbs/05_checkpoint.ipynb #0f613b25
-def _fmt_keys(keys, n=6):
+def fmt_keys(keys, # key names (a state dict or a checkpoint)
+             n:int=6, # how many to name
+            )->str:
+    "The first `n` key names, comma-separated, and how many more there are: for one-line error messages."
     keys = list(keys)
     s = ', '.join(keys[:n])
     return s + (f" ... (+{len(keys) - n} more)" if len(keys) > n else '')
 
-def _state_diff(target:dict, source:dict):
+def state_diff(target:dict, # the model's state dict
+               source:dict, # the checkpoint's, names aligned to the model's
+              )->tuple:
     "(missing, unexpected, mismatched) between a model's state and a checkpoint's."
     missing = [k for k in target if k not in source]
     unexpected = [k for k in source if k not in target]
@@ -202,7 +208,9 @@ def _state_diff(target:dict, source:dict):
 def _strip_module(sd:dict)->dict:
     return {(k[7:] if k.startswith('module.') else k): v for k, v in sd.items()}
 
-def _group(keys, prefix:str=''):
+def key_groups(keys, # key names
+               prefix:str='', # keys under it are grouped one level deeper
+              )->list:
     "Summarise key names: `module.encoder_k.* (122)`, `module.encoder_q.fc.* (4)`, `module.queue`."
     out = {}
     for k in keys:
@@ -237,7 +245,7 @@ def load_moco_state(model:nn.Module, # MoCo model, plain or DDP-wrapped
     "Load a checkpoint into `model` for resuming (strict) or restarting; returns the epoch to start from."
     m = unwrap(model)
     if 'state_dict' not in ckpt:
-        raise SmallSSLError(f"{name}: not a smallssl-train checkpoint, it has no 'state_dict' (keys: {_fmt_keys(ckpt)}); "
+        raise SmallSSLError(f"{name}: not a smallssl-train checkpoint, it has no 'state_dict' (keys: {fmt_keys(ckpt)}); "
                             "resume from a checkpoint_NNNN.pth.tar of smallssl-train (encoder weights go to --pretrained "
                             "of the evaluation commands)")
     sd = ckpt['state_dict']
@@ -253,11 +261,11 @@ def load_moco_state(model:nn.Module, # MoCo model, plain or DDP-wrapped
         if verbose: print0(f"=> {name}: a SEED checkpoint, read as smallssl-convert-seed converts it: module.student.* -> "
                            f"module.encoder_q.*, {dropped} teacher tensors dropped")
     src, tgt = _strip_module(sd), m.state_dict()
-    missing, unexpected, mismatched = _state_diff(tgt, src)
+    missing, unexpected, mismatched = state_diff(tgt, src)
     arch_note = f" The checkpoint was trained with -a {ckpt['arch']}." if ckpt.get('arch') else ''
     if not restart:
         if missing or unexpected or mismatched:
-            parts = [f"{name} ({len(ks)}): {_fmt_keys('module.' + k if not k.startswith('module.') else k for k in ks)}"
+            parts = [f"{name} ({len(ks)}): {fmt_keys('module.' + k if not k.startswith('module.') else k for k in ks)}"
                      for name, ks in [('missing', missing), ('unexpected', unexpected), ('shape mismatch', mismatched)] if ks]
             raise SmallSSLError(f"{name} does not fit this model: " + '; '.join(parts) + '.' + arch_note +
                                 " Use the same -a/--moco-dim/--moco-k/--mlp/--image-size as the run that wrote it, or "
@@ -292,7 +300,7 @@ def convert_seed(src, # SEED checkpoint (`module.student.*`, `module.teacher.*`)
         raise SmallSSLError(f"{src} is not a SEED checkpoint: its 'state_dict' is a {type(sd).__name__}, not a dict of named "
                             "tensors (a damaged or foreign file); give the SEED checkpoint itself")
     if not any(k.startswith('module.student.') for k in sd):
-        raise SmallSSLError(f"{src} is not a SEED checkpoint: no 'module.student.*' keys (found: {', '.join(_group(sd))}); "
+        raise SmallSSLError(f"{src} is not a SEED checkpoint: no 'module.student.*' keys (found: {', '.join(key_groups(sd))}); "
                             "give the SEED checkpoint itself")
     check_finite_weights({k: v for k, v in sd.items() if k.startswith('module.student.')}, str(src))
     new, dropped = seed_as_moco(sd)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .core import *
-from .checkpoint import _fmt_keys, _group, _state_diff, check_finite_weights, load_checkpoint, unwrap
+from .checkpoint import fmt_keys, key_groups, state_diff, check_finite_weights, load_checkpoint, unwrap
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'RESNET_CHILDREN', 'POSITIONAL_ARCHS', 'timm_vit_name', 'resnet_positional_name', 'EncoderState',
@@ -71,13 +71,13 @@ def resnet_positional_name(name:str, # a key of `nn.Sequential(*list(resnet.chil
 def _check_positional(names:list, what:str, arch:str|None=None):
     "Refuse positional keys read for another network than a torchvision ResNet, or not in its children's order."
     if arch is not None and arch not in POSITIONAL_ARCHS:
-        raise SmallSSLError(f"{what} holds positional keys ({_fmt_keys(names, 3)}), an nn.Sequential of a network's children as "
+        raise SmallSSLError(f"{what} holds positional keys ({fmt_keys(names, 3)}), an nn.Sequential of a network's children as "
                             f"lightly builds its backbones: smallssl names these for {', '.join(POSITIONAL_ARCHS)} only, not for "
                             f"-a {arch}. Save the {arch} network itself (its state_dict has torchvision's names) instead")
     pos = sorted({int(n.split('.')[0]) for n in names})
     bad = [i for i in pos if i >= len(RESNET_CHILDREN) or RESNET_CHILDREN[i] in ('relu', 'maxpool', 'avgpool')]
     if bad:
-        raise SmallSSLError(f"{what} holds positional keys ({_fmt_keys(names, 3)}) with tensors at position(s) {bad}, where a "
+        raise SmallSSLError(f"{what} holds positional keys ({fmt_keys(names, 3)}) with tensors at position(s) {bad}, where a "
                             f"torchvision ResNet's children ({', '.join(RESNET_CHILDREN)}) have none: smallssl names positional keys only for "
                             f"nn.Sequential(*list(resnet.children())[:-1]) of a torchvision {', '.join(POSITIONAL_ARCHS)}; "
                             "save the network itself (its state_dict has the names) instead")
@@ -208,12 +208,12 @@ def load_pretrained_encoder(arch:str, # encoder architecture (`-a`)
     if st.conv1_padding is not None and isinstance(getattr(enc, 'conv1', None), nn.Conv2d):
         enc.conv1.padding = (st.conv1_padding, st.conv1_padding)
     tgt = enc.state_dict()
-    missing, unexpected, mismatched = _state_diff(tgt, st.state)
+    missing, unexpected, mismatched = state_diff(tgt, st.state)
     counters = [k for k in missing if k.endswith('num_batches_tracked')]
     missing = [k for k in missing if k not in counters]
     read = f"{st.layout}, {st.source}" + (f" ({st.renamed})" if st.renamed else '')
     if missing or mismatched or unexpected:
-        parts = [f"{name} ({len(ks)}): {_fmt_keys(ks)}" for name, ks in
+        parts = [f"{name} ({len(ks)}): {fmt_keys(ks)}" for name, ks in
                  [('missing', missing), ('shape mismatch', mismatched), ('unexpected', unexpected)] if ks]
         note = f" The checkpoint records arch {st.arch!r}." if st.arch and st.arch != arch else ''
         if not set(st.state) & set(tgt) and not {k.split('.')[0] for k in st.state} & _ENCODER_NAMES: note += ' ' + _layout_help(ck)
@@ -224,7 +224,7 @@ def load_pretrained_encoder(arch:str, # encoder architecture (`-a`)
         pad = f", conv1 padding {st.conv1_padding} (solo-learn's CIFAR stem)" if st.conv1_padding else ''
         print0(f"=> {what}: {read} -> {arch}{pad}: {len(st.state)} tensors used, missing "
                f"{f'{len(counters)} BatchNorm counters (num_batches_tracked, unused)' if counters else 'none'}, "
-               f"ignored {', '.join(_group(st.ignored, st.source[:-1])) or 'nothing'}")
+               f"ignored {', '.join(key_groups(st.ignored, st.source[:-1])) or 'nothing'}")
     return enc.eval()
 
 # %% ../nbs/05_pretrained.ipynb #a32a0302
@@ -241,5 +241,5 @@ def load_encoder_weights(model:nn.Module, # a MoCo model (plain or DDP-wrapped):
     m = unwrap(model)
     for e in (m.encoder_q, m.encoder_k):
         _, unexpected = e.load_state_dict(enc.state_dict(), strict=False)
-        if unexpected: raise SmallSSLError(f"--pretrained {path}: tensors that fit no encoder layer: {_fmt_keys(unexpected)}")
+        if unexpected: raise SmallSSLError(f"--pretrained {path}: tensors that fit no encoder layer: {fmt_keys(unexpected)}")
     return model

@@ -360,7 +360,8 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
         start_epoch = ckpts.load_moco_state(model, resume_ck, restart=cfg.restart, optimizer=optimizer, scaler=scaler,
                                             verbose=core.is_main(), name=f"--resume {resume_path}")
         del resume_ck
-    if core.is_main():   # written once the run is sure to start: a bad --resume leaves the run folder as it was
+    if core.is_main():   # written once the run is sure to start: a bad --resume or a damaged log leaves the run folder as it was
+        if start_epoch > 0: loop.read_log(ckpt_dir/'log.jsonl')
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         print("=> config\n" + json.dumps(config, indent=2), flush=True)
         core.save_json(config, ckpt_dir/'config.json')

@@ -499,7 +499,7 @@ def same_state(a:dict, b:dict, skip=()):
         else: assert x == y, (k, x, y)
 
 
-TIMING = ('img_per_s', 'data_wait', 'time', 'seconds', 'checkpoint')
+TIMING = ('img_per_s', 'data_wait', 'time', 'knn_time', 'seconds', 'checkpoint')
 
 
 def same_log(a:list, b:list):
