@@ -6,15 +6,16 @@ with a clock read between sections (and the GPU synchronised there, on a GPU):
 
 - data wait: time the loop blocks on a real `DataLoader` (`--workers` processes, `SafeImageFolder` + the training
   transform, each sample seeded as the training loop seeds it);
-- memory format: the two views to channels_last (`.contiguous(memory_format=...)`, what the loop does every step);
+- memory format: the two views to channels_last (`.contiguous(memory_format=...)`, as the loop; a no-op when the loader
+  collates with `smallssl.train.collate_views`, as training's does);
 - forward q, momentum update, forward k (with shuffle-BN: `MoCo.keys`), loss (InfoNCE logits + cross-entropy), backward,
   optimiser, queue (`dequeue_and_enqueue`);
 - diagnostics: acc@1/acc@5 against the queue (`contrastive_accuracy`) and batch acc@1 (`MoCo.batch_acc1`), as the loop
   computes them every step; sync: `.item()` of the loss (a device sync on a GPU).
 
-A second table splits the data work a loader worker does per batch: seeding (`derive_seed` + `seed_everything` per sample,
+A second table splits the data work a loader worker does per batch: seeding (`derive_seed` + `seed_cpu` per sample,
 as `SeededSamples` does in a worker), decode (`smallssl.data.load_rgb`), augmentation (`build_train_transform`, two views),
-collation; and the seeding's cost with torch's CPU generator alone. Workers run in parallel with
+collation; and the seeding's cost with `core.seed_everything` (`torch.manual_seed`: CPU and CUDA generators). Workers run in parallel with
 the step, so these are CPU costs, not necessarily waits.
 
     python bench/step_profile.py                               # toy and photos, 32 and 224 px, mobilenetv3_small
@@ -90,11 +91,12 @@ def profile_steps(data, size, arch, batch, steps, warmup, workers, groups, devic
     transform = build_train_transform(size, 'v2')
     ds = SafeImageFolder(Path(data)/'train', transform, on_error='substitute', check='none', verbose=False)
     sampler = [(0, i) for i in torch.randperm(len(ds), generator=torch.Generator().manual_seed(0)).tolist()]
+    cl = not arch.startswith('vit')
+    collate = getattr(strain, 'collate_views', None) if cl else None   # views stacked in channels_last, as the loop's loader
     loader = DataLoader(SeededSamples(ds, 0), batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
-                        persistent_workers=False, pin_memory=device.type == 'cuda')
+                        persistent_workers=False, pin_memory=device.type == 'cuda', collate_fn=collate)
     torch.manual_seed(0)
     model = MoCo(arch, dim=128, K=batch * 16, m=0.99, T=0.1, mlp='simple', image_size=size, shuffle_groups=groups).to(device)
-    cl = not arch.startswith('vit')
     mf = torch.channels_last if cl else torch.contiguous_format
     model = model.to(memory_format=mf).train()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.03, momentum=0.9, weight_decay=1e-4)
@@ -120,7 +122,7 @@ def data_work(data, size, batch, reps):
     for r in range(reps):
         idx = torch.randperm(len(paths), generator=torch.Generator().manual_seed(r))[:batch].tolist()
         t0 = time.perf_counter()
-        for i in idx: core.seed_everything(derive_seed(0, 0, i))
+        for i in idx: seed_sample(derive_seed(0, 0, i))
         t1 = time.perf_counter()
         ims = [load_rgb(paths[i]) for i in idx]
         t2 = time.perf_counter()
@@ -130,7 +132,7 @@ def data_work(data, size, batch, reps):
         t4 = time.perf_counter()
         for k, d in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)): t[k] += d
         t0 = time.perf_counter()
-        for i in idx: cheap_seed(derive_seed(0, 0, i))
+        for i in idx: core.seed_everything(derive_seed(0, 0, i))
         cheap += time.perf_counter() - t0
     return {k: v / reps * 1e3 for k, v in t.items()}, cheap / reps * 1e3
 
@@ -138,6 +140,9 @@ def data_work(data, size, batch, reps):
 def cheap_seed(s):
     "`seed_everything` with torch's CPU generator alone: the same CPU random numbers, without `torch.manual_seed`'s CUDA part."
     random.seed(s); np.random.seed(s % 2**32); torch.default_generator.manual_seed(s)
+
+
+seed_sample = getattr(strain, 'seed_cpu', None) or core.seed_everything   # what `SeededSamples` calls per sample
 
 
 def table(rows:dict, title:str):
@@ -176,7 +181,7 @@ def main(argv=None):
                       f"groups, {a.workers} workers, {a.threads} threads, {device.type}: {ips:.0f} img/s")
                 work, cheap = data_work(data, size, a.batch, max(2, a.steps // 2))
                 table(work, f"{name} at {size} px: one worker's data work per batch of {a.batch}")
-                print(f"seeding with torch's CPU generator alone (random, NumPy and `torch.default_generator.manual_seed`): {cheap:.1f} ms per batch")
+                print(f"seeding with `core.seed_everything` (`torch.manual_seed`, which also seeds CUDA): {cheap:.1f} ms per batch")
 
 
 if __name__ == '__main__': main()

@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .core import SmallSSLError, concat_all_gather, get_rank, get_world_size, topk_correct
+from .core import SmallSSLError, concat_all_gather, get_rank, get_world_size
 from .archs import create_encoder, check_arch
 
 # %% auto #0
@@ -88,9 +88,17 @@ def infonce_logits(q:torch.Tensor, # N x C queries, L2-normalised
 def contrastive_accuracy(logits:torch.Tensor, # N x (1+K)
                          labels:torch.Tensor, # N, the index of the positive (0)
                          topk=(1, 5), # the k of each Acc@k
+                         block:int=256, # logits per block of the one full pass (a maximum per block)
                         )->list:
-    "Acc@k in percent (0-d tensors, no device sync): the share of queries whose positive ranks among the k largest logits."
-    return list(topk_correct(logits, labels, topk) * (100 / len(labels)))
+    "Acc@k in percent (0-d float64 tensors, no device sync): the share of queries with fewer than k logits strictly above the positive's."
+    pos = logits.gather(1, labels[:, None])                                 # N x 1, the positive's logit
+    m = logits.shape[1] // block * block
+    blocks = logits[:, :m].unflatten(1, (-1, block))                        # N x B x block, a view
+    top = blocks.amax(2).topk(min(max(topk), blocks.shape[1]), 1).indices   # N x k: the blocks with the largest maxima
+    cand = blocks.gather(1, top[:, :, None].expand(-1, -1, block))          # N x k x block
+    rank = (cand > pos[:, :, None]).sum((1, 2)) + (logits[:, m:] > pos).sum(1)   # N: logits above the positive (exact below k)
+    rank.masked_fill_(pos[:, 0].isnan(), logits.shape[1])                   # a NaN positive: a miss
+    return [(rank < k).sum(dtype=torch.float64) * (100 / len(labels)) for k in topk]
 
 def batch_accuracy(q:torch.Tensor, # N x C queries, L2-normalised
                    k:torch.Tensor, # N x C their positive keys (row i belongs to query i), L2-normalised

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #d3d92f52
 from __future__ import annotations
-import json, os, sys, time
+import json, os, random, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +18,11 @@ def _script_path_fix():
         globals()['__package__'] = 'smallssl'   # the package's relative imports work from the file too
 _script_path_fix()
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, get_worker_info
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, default_collate, get_worker_info
 
 import smallssl.core as core
 import smallssl.data as sdata
@@ -39,8 +40,8 @@ SmallSSLError = core.SmallSSLError
 
 # %% auto #0
 __all__ = ['SmallSSLError', 'SMALL_RECIPE', 'EPOCH_MEANS', 'TRAIN_CURVES', 'check_sizes', 'TrainConfig', 'queue_note',
-           'toy_scale_note', 'SeededSamples', 'EpochSampler', 'representation_stats', 'Meter', 'train_step',
-           'train_one_epoch', 'train', 'main']
+           'toy_scale_note', 'seed_cpu', 'SeededSamples', 'EpochSampler', 'collate_views', 'representation_stats',
+           'Meter', 'train_step', 'train_one_epoch', 'train', 'main']
 
 # %% ../nbs/06_train.ipynb #cd209593
 def check_sizes(batch_size:int, # global batch (`-b`)
@@ -146,6 +147,11 @@ def toy_scale_note(data:str|None, # the training data (`DATA`; None: the embedde
             f"{image_size} (the paper's ImageNet recipe); the demo's scale is: {flags}")
 
 # %% ../nbs/06_train.ipynb #ad2e3c7f
+def seed_cpu(seed:int, # a 32-bit seed
+            ):
+    "Seed what a CPU transform draws from: torch's CPU generator, Python's `random`, NumPy's legacy generator (not CUDA's)."
+    torch.default_generator.manual_seed(seed); random.seed(seed); np.random.seed(seed % 2**32)
+
 class SeededSamples(Dataset):
     "Wrap a dataset so that item `(epoch, i)` is sample `i` drawn with RNGs seeded from (seed, epoch, i)."
     def __init__(self, ds:Dataset, # the training dataset (with its random transform)
@@ -154,9 +160,13 @@ class SeededSamples(Dataset):
     def __len__(self): return len(self.ds)
     def __getitem__(self, key):
         epoch, i = key
+        s = core.derive_seed(self.seed, epoch, i)
         if get_worker_info() is not None:   # a worker process: its RNG state is ours to set
-            core.seed_everything(core.derive_seed(self.seed, epoch, i)); return self.ds[i]
-        with core.seeded(core.derive_seed(self.seed, epoch, i)): return self.ds[i]
+            seed_cpu(s); return self.ds[i]
+        states = torch.get_rng_state(), random.getstate(), np.random.get_state()   # the main process: the caller's, given back
+        seed_cpu(s)
+        try: return self.ds[i]
+        finally: torch.set_rng_state(states[0]); random.setstate(states[1]); np.random.set_state(states[2])
 
 class EpochSampler(Sampler):
     "Yield `(epoch, index)` pairs from a `DistributedSampler` (whose `set_epoch` it forwards)."
@@ -164,6 +174,21 @@ class EpochSampler(Sampler):
     def set_epoch(self, epoch:int): self.epoch = epoch; self.sampler.set_epoch(epoch)
     def __len__(self): return len(self.sampler)
     def __iter__(self): return ((self.epoch, i) for i in self.sampler)
+
+# %% ../nbs/06_train.ipynb #21918e75
+def _stack_channels_last(xs:list, # C x H x W tensors of one view
+                        )->torch.Tensor: # N x C x H x W in channels_last
+    c, h, w = xs[0].shape
+    if get_worker_info() is not None:   # in a worker: straight into shared memory, as `default_collate` does
+        out = xs[0].new(xs[0]._typed_storage()._new_shared(len(xs) * c * h * w, device=xs[0].device)).resize_(len(xs), h, w, c)
+    else: out = xs[0].new_empty(len(xs), h, w, c)
+    torch.stack([x.permute(1, 2, 0) for x in xs], out=out)   # N x H x W x C
+    return out.permute(0, 3, 1, 2)
+
+def collate_views(batch:list, # `(views, target)` samples: views a list of C x H x W tensors
+                 )->tuple:
+    "`default_collate` of `(views, target)` samples with each view's batch stacked in `channels_last` memory format."
+    return [_stack_channels_last(list(v)) for v in zip(*(b[0] for b in batch))], default_collate([b[1] for b in batch])
 
 # %% ../nbs/06_train.ipynb #5e1a7c02
 @torch.no_grad()
@@ -228,7 +253,7 @@ def train_one_epoch(model, loader, optimizer, scaler, epoch:int, device, amp_dty
     try:
         for i, (images, _) in enumerate(loader):
             now = time.perf_counter(); wait += now - end; win_wait += now - end
-            im_q = images[0].to(device, non_blocking=True).contiguous(memory_format=mf)  # N x 3 x H x W
+            im_q = images[0].to(device, non_blocking=True).contiguous(memory_format=mf)  # N x 3 x H x W; no copy after `collate_views`
             im_k = images[1].to(device, non_blocking=True).contiguous(memory_format=mf)
             queries.clear()
             loss, logits, labels = train_step(model, im_q, im_k, optimizer, scaler, amp_dtype)
@@ -333,7 +358,8 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
     sampler = EpochSampler(DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=True))
     generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(SeededSamples(dataset, cfg.seed), batch_size=per_batch, sampler=sampler, num_workers=workers,
-                        pin_memory=device.type == 'cuda', drop_last=True, persistent_workers=workers > 0, generator=generator)
+                        collate_fn=collate_views if channels_last else None, pin_memory=device.type == 'cuda', drop_last=True,
+                        persistent_workers=workers > 0, generator=generator)
     # -- configuration: printed and saved -----------------------------------------------------------------------------------
     config = dict(cfg.record(), train_dir=str(traindir), train_images=len(dataset), world_size=world, batch_per_process=per_batch,
                   workers_per_process=workers, device=str(device), amp=str(amp_dtype).replace('torch.', '') if amp_dtype else 'off',
