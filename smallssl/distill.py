@@ -324,17 +324,9 @@ def _distill(cfg:DistillConfig, device, traindir, teacher, info, resume_ck, resu
                 f"--mlp {cfg.mlp}), teacher {info['arch']} ({info['embedding']}), queue {cfg.moco_dim} x {cfg.moco_k}, "
                 f"{world} process(es) x batch {per_batch}" + (f" in {groups} BatchNorm groups" if groups > 1 else '') +
                 f", {len(loader)} steps per epoch, {workers} workers per process")
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
-    optimizer = torch.optim.SGD(student.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    start_epoch = cfg.start_epoch
-    if resume_ck is not None:
-        core.print0(f"=> loading checkpoint '{resume_path}' (epoch {resume_ck.get('epoch')})")
-        start_epoch = ckpts.load_moco_state(model, resume_ck, optimizer=optimizer, scaler=scaler, verbose=core.is_main(),
-                                            name=f"--resume {resume_path}")
-        del resume_ck
-    loop.start_run(cfg.ckpt_dir, config)   # once the run is sure to start: bad input leaves the run folder as it was
+    model, optimizer, scaler, start_epoch = loop.prepare_run(model, student.parameters(), cfg, device, amp_dtype, resume_ck, resume_path)
+    del resume_ck
+    loop.start_run(cfg.ckpt_dir, config, start_epoch)   # once the run is sure to start: bad input leaves the run folder as it was
     # -- the epochs ---------------------------------------------------------------------------------------------------------
     if start_epoch >= cfg.epochs: core.print0(f"=> nothing to do: already distilled {start_epoch} of --epochs {cfg.epochs}")
     def one_epoch(epoch, lr):

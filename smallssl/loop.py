@@ -11,10 +11,10 @@ from typing import Callable
 import torch
 
 from .core import *
-from .checkpoint import checkpoint_path, make_checkpoint, prune_checkpoints
+from .checkpoint import checkpoint_path, load_moco_state, make_checkpoint, prune_checkpoints
 
 # %% auto #0
-__all__ = ['read_log', 'log_epoch', 'run_epochs', 'plot_curves', 'start_run', 'pretrain_epochs', 'run_result']
+__all__ = ['read_log', 'log_epoch', 'run_epochs', 'plot_curves', 'prepare_run', 'start_run', 'pretrain_epochs', 'run_result']
 
 # %% ../nbs/05b_loop.ipynb #48e40448
 def read_log(path # a run's JSON log (`<run>/log.jsonl`)
@@ -134,11 +134,33 @@ def plot_curves(records:list, # per-epoch dicts with `epoch` (`read_log`)
     return Path(path)
 
 # %% ../nbs/05b_loop.ipynb #a1d0c002
+def prepare_run(model:torch.nn.Module, # the model to train (MoCo, SEED), on `device`
+                params, # the parameters SGD updates
+                cfg, # the run's settings: `lr`, `momentum`, `weight_decay`, `start_epoch`, and `restart` where it has one
+                device:torch.device, # where it trains
+                amp_dtype:torch.dtype|None=None, # float16 turns the AMP `GradScaler` on
+                resume_ck:dict|None=None, # a `--resume` checkpoint (`read_resume`), restored into the model, optimiser and scaler
+                resume_path=None, # its file, for the messages
+               )->tuple: # (model, DDP-wrapped under torchrun; optimizer; scaler; the first epoch to run)
+    "Wrap `model` in DDP under torchrun, build SGD and the AMP scaler, and restore a `--resume` checkpoint."
+    if get_world_size() > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
+    optimizer = torch.optim.SGD(params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    start = cfg.start_epoch
+    if resume_ck is not None:
+        print0(f"=> loading checkpoint '{resume_path}' (epoch {resume_ck.get('epoch')})")
+        start = load_moco_state(model, resume_ck, restart=getattr(cfg, 'restart', False), optimizer=optimizer, scaler=scaler,
+                                verbose=is_main(), name=f"--resume {resume_path}")
+    return model, optimizer, scaler, start
+
 def start_run(run_dir:str|Path, # the run folder (`--ckpt-dir`), created if missing
               config:dict, # the run's configuration and set-up, as plain values
+              start:int=0, # the first epoch to run: a resumed run's log is read first
              )->None:
-    "Rank 0: create the run folder, print the configuration and write it to `config.json`."
+    "Rank 0, once the run is sure to start: check a resumed run's log, create the run folder, print the configuration and write it to `config.json`."
     if not is_main(): return
+    if start > 0: read_log(Path(run_dir)/'log.jsonl')   # a damaged log stops the run before anything is written
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     print("=> config\n" + json.dumps(config, indent=2), flush=True)
     save_json(config, Path(run_dir)/'config.json')
@@ -152,12 +174,13 @@ def pretrain_epochs(cfg, # the run's settings: `lr`, `cos`, `schedule`, `epochs`
                     samplers=(), # samplers whose `set_epoch` is called
                     generator:torch.Generator|None=None, # the loader's generator
                     describe:Callable[[dict], str]|None=None, # the line rank 0 prints for an epoch's record
+                    resume:str='rerun with --resume auto', # how to continue, for the message when a checkpoint cannot be written
                    )->list:
     "`run_epochs` with a pre-training run's schedule, seed and checkpoints (`checkpoint_XXXX.pth.tar` in `ckpt_dir`); the epochs' records."
     return run_epochs(one_epoch, optimizer, lambda e: schedule_lr(cfg.lr, e, cfg.epochs, cfg.cos, cfg.schedule), start, cfg.epochs,
                       cfg.seed, cfg.ckpt_dir, checkpoint=lambda n: make_checkpoint(model, optimizer, n, cfg.arch, scaler, config=cfg),
                       checkpoint_file=lambda n: checkpoint_path(cfg.ckpt_dir, n - 1), save_freq=cfg.save_freq,
-                      keep_last=cfg.keep_last, samplers=samplers, generator=generator, describe=describe)
+                      keep_last=cfg.keep_last, samplers=samplers, generator=generator, describe=describe, resume=resume)
 
 def run_result(records:list, # from `pretrain_epochs`
                resume_path=None, # the checkpoint the run resumed from (the result when no epoch ran)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #d3d92f52
 from __future__ import annotations
-import json, os, random, sys, time
+import os, random, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -376,21 +376,9 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
     n_params = sum(p.numel() for p in model.encoder_q.parameters())
     core.print0(f"=> MoCo {cfg.arch}: encoder_q {n_params / 1e6:.2f} M parameters, queue {cfg.moco_dim} x {cfg.moco_k}, "
                 f"{world} process(es) x batch {per_batch}, {len(loader)} steps per epoch, {workers} workers per process")
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
-    optimizer = torch.optim.SGD(model.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    start_epoch = cfg.start_epoch
-    if resume_ck is not None:
-        core.print0(f"=> loading checkpoint '{resume_path}' (epoch {resume_ck.get('epoch')})")
-        start_epoch = ckpts.load_moco_state(model, resume_ck, restart=cfg.restart, optimizer=optimizer, scaler=scaler,
-                                            verbose=core.is_main(), name=f"--resume {resume_path}")
-        del resume_ck
-    if core.is_main():   # written once the run is sure to start: a bad --resume or a damaged log leaves the run folder as it was
-        if start_epoch > 0: loop.read_log(ckpt_dir/'log.jsonl')
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        print("=> config\n" + json.dumps(config, indent=2), flush=True)
-        core.save_json(config, ckpt_dir/'config.json')
+    model, optimizer, scaler, start_epoch = loop.prepare_run(model, model.parameters(), cfg, device, amp_dtype, resume_ck, resume_path)
+    del resume_ck
+    loop.start_run(ckpt_dir, config, start_epoch)   # once the run is sure to start: a bad --resume or a damaged log leaves the run folder as it was
     # -- the epochs ---------------------------------------------------------------------------------------------------------
     if start_epoch >= cfg.epochs: core.print0(f"=> nothing to do: already trained {start_epoch} of --epochs {cfg.epochs}")
     tb = TensorBoardLog(ckpt_dir, start_epoch) if cfg.tensorboard and core.is_main() and start_epoch < cfg.epochs else None
@@ -404,18 +392,12 @@ def _train(cfg:TrainConfig, device, traindir, resume_ck, resume_path)->dict:
         if tb: tb.log(dict(epoch=epoch, **rec, lr=lr))
         return rec
     try:
-        records = loop.run_epochs(
-            one_epoch, optimizer, lambda e: core.schedule_lr(cfg.lr, e, cfg.epochs, cfg.cos, cfg.schedule), start_epoch, cfg.epochs,
-            cfg.seed, ckpt_dir, checkpoint=lambda n: ckpts.make_checkpoint(model, optimizer, n, cfg.arch, scaler, config=cfg),
-            checkpoint_file=lambda n: ckpts.checkpoint_path(ckpt_dir, n - 1), save_freq=cfg.save_freq, keep_last=cfg.keep_last,
-            samplers=[sampler], generator=generator, describe=_epoch_line, resume='rerun with --resume auto')
+        records = loop.pretrain_epochs(cfg, one_epoch, model, optimizer, scaler, start_epoch, [sampler], generator, _epoch_line)
     finally:
         if tb: tb.close()
     if core.is_main() and records: loop.plot_curves(loop.read_log(ckpt_dir/'log.jsonl'), TRAIN_CURVES, ckpt_dir/'curves.png', title=f"MoCo {cfg.arch}")
-    saved = [r['checkpoint'] for r in records if 'checkpoint' in r]
-    last = saved[-1] if saved else (str(resume_path) if resume_path else None)
     return dict(arch=cfg.arch, seed=cfg.seed, epochs=cfg.epochs, start_epoch=start_epoch, ckpt_dir=str(ckpt_dir),
-                checkpoint=last, final={k: v for k, v in records[-1].items() if k not in ('epoch', 'checkpoint')} if records else None)
+                **loop.run_result(records, resume_path))
 
 # %% ../nbs/06_train.ipynb #c2f59258
 def main(argv=None # command-line arguments (None: sys.argv[1:])
