@@ -24,6 +24,13 @@ on the idle cores of 2026-12-03: a row fits when its multiple stays below about 
 
 Results are cached per row in OUT (delete a row's folder to rerun it). On 2 idle cores expect the demo's time per row
 (7 to 15 minutes by the encoder) plus about a minute of measurement.
+
+On a busy machine the rows' training times are not comparable (on 2026-12-06 they ran beside other jobs: 756, 421, 1155
+and 1653 s). The speed of each encoder was then measured apart, on idle cores, one epoch of the demo's recipe each,
+alternated twice (`torchrun --standalone --nproc_per_node=2 smallssl/train.py DATA -a ARCH [--stem imagenet] --image-size 32
+--epochs 1 -b 64 --lr 0.0075 --moco-k 1024 --moco-m 0.99 --mlp wide --aug v2 --cos --symmetric -j 1 --eval-freq 0`, the
+log's `time`): ResNet-18 16.1 / 17.6 s, MobileNetV3-Small 10.4 / 10.4 s, MobileNetV3-Large 20.5 / 21.7 s, EfficientNet-B0
+30.0 / 30.5 s.
 """
 import argparse, sys
 from pathlib import Path
