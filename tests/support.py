@@ -1,9 +1,16 @@
 """Helpers shared by the tests in this folder and by the chapters' test cells (which import it from ../tests)."""
-import contextlib, io
+import configparser, contextlib, io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+
+def console_scripts()->dict:
+    "Console script -> (module, function), as settings.ini declares them (the one list; setup.py reads the same)."
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(Path(__file__).resolve().parents[1]/'settings.ini')
+    lines = [l.strip() for l in cfg['DEFAULT']['console_scripts'].splitlines() if l.strip()]
+    return {name.strip(): tuple(target.strip().split(':')) for name, target in (l.split('=') for l in lines)}
 
 
 def run_main(fn, argv:list)->tuple:

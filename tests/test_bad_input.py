@@ -12,17 +12,10 @@ from pathlib import Path
 import pytest, torch
 from PIL import Image
 
-from support import image_folder
+from support import console_scripts, image_folder
 
 BIN = Path(sys.executable).parent
-COMMANDS = {  # console script -> (module, function), as settings.ini declares them
-    'smallssl-train': ('smallssl.train', 'main'), 'smallssl-demo': ('smallssl.demo', 'main'),
-    'smallssl-convert-seed': ('smallssl.checkpoint', 'main'), 'smallssl-sample-augs': ('smallssl.static', 'main'),
-    'smallssl-extract': ('smallssl.extract', 'main'), 'smallssl-instdisc': ('smallssl.evaluate', 'instdisc_main'),
-    'smallssl-stats': ('smallssl.evaluate', 'stats_main'), 'smallssl-knn': ('smallssl.evaluate', 'knn_main'),
-    'smallssl-tsne': ('smallssl.tsne', 'main'), 'smallssl-lincls': ('smallssl.linear', 'main'),
-    'smallssl-transfer': ('smallssl.transfer', 'main'), 'smallssl-distill': ('smallssl.distill', 'main'),
-}
+COMMANDS = console_scripts()   # console script -> (module, function)
 
 
 @pytest.fixture(scope='module')

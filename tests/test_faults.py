@@ -28,18 +28,11 @@ from pathlib import Path
 import numpy as np
 import pytest, torch
 
-from support import image_folder, write_resnet_layouts
+from support import console_scripts, image_folder, write_resnet_layouts
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-COMMANDS = {  # console script -> (module, function), as settings.ini declares them
-    'smallssl-train': ('smallssl.train', 'main'), 'smallssl-demo': ('smallssl.demo', 'main'),
-    'smallssl-convert-seed': ('smallssl.checkpoint', 'main'), 'smallssl-sample-augs': ('smallssl.static', 'main'),
-    'smallssl-extract': ('smallssl.extract', 'main'), 'smallssl-instdisc': ('smallssl.evaluate', 'instdisc_main'),
-    'smallssl-stats': ('smallssl.evaluate', 'stats_main'), 'smallssl-knn': ('smallssl.evaluate', 'knn_main'),
-    'smallssl-tsne': ('smallssl.tsne', 'main'), 'smallssl-lincls': ('smallssl.linear', 'main'),
-    'smallssl-transfer': ('smallssl.transfer', 'main'),
-}
+COMMANDS = console_scripts()   # console script -> (module, function)
 R18 = ['-a', 'resnet18', '--image-size', '32', '-j', '0']
 MNV3 = ['-a', 'mobilenetv3_small', '--image-size', '32', '-j', '0']
 TRAIN = [*MNV3, '-b', '4', '--moco-k', '8', '--mlp', 'none', '--seed', '0']   # a MoCo run small enough for every case

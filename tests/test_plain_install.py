@@ -5,17 +5,14 @@ Every module imports, every console script answers `--help`, and the two command
 environment sees this environment's torch and torchvision (and what they require) through links in a folder named by a
 `.pth` file, not a copy: a CUDA build of torch takes over 5 GB, more than a CI machine's disk may have to spare. Every
 other requirement of smallssl is installed by pip from its declaration, which is what the test is about."""
-import configparser, importlib.metadata as md, os, shutil, subprocess, sys, sysconfig
+import importlib.metadata as md, os, shutil, subprocess, sys, sysconfig
 from pathlib import Path
 
 import pytest, torch, torchvision
 
+from support import console_scripts
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _scripts():
-    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
-    return [l.split('=')[0].strip() for l in cfg['DEFAULT']['console_scripts'].splitlines() if l.strip()]
 
 
 def _torch_dists()->set:
@@ -78,7 +75,7 @@ def test_every_module_imports(plain):
     assert p.returncode == 0 and p.stdout.strip() == 'ok', p.stderr[-3000:]
 
 
-@pytest.mark.parametrize('name', _scripts())
+@pytest.mark.parametrize('name', list(console_scripts()))
 def test_help(plain, name):
     p = _run(plain, name, '--help')
     assert p.returncode == 0 and 'usage' in p.stdout.lower(), p.stderr[-2000:]
