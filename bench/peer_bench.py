@@ -9,6 +9,9 @@ process with `--threads` threads and `--workers` loader workers.
 - smallssl: the real command, `python -m smallssl.train DATA -a ARCH ... --shuffle-groups G` as a subprocess, with
   PYTHONPATH set to each source tree given by `--smallssl NAME=PATH` (default: this checkout), with 2 groups (the default
   one-process shuffle-BN emulation) and 1 (none); epoch times are the `time` field of its `log.jsonl`.
+- smallssl under torchrun (`--torchrun`): the same command as `torchrun --nproc_per_node 2`, one thread per process
+  and `-j` split between them, the same global batch (shuffle-BN across the two ranks instead of emulated), to compare
+  the multi-process path per image with the one-process path on the same cores.
 - lightly: `bench/lightly_moco.py` (lightly's documented MoCo example with this recipe) run by the Python of a virtual
   environment that has lightly (`--lightly-python` or $LIGHTLY_PYTHON); skipped, with a message, when there is none.
 
@@ -17,6 +20,7 @@ Each round runs every side once, in an order that alternates between rounds; the
 
     python bench/peer_bench.py --lightly-python /path/to/venv/bin/python
     python bench/peer_bench.py --smallssl new=. --smallssl old=../main:2 --archs mobilenetv3_small --epochs 3 --rounds 2
+    python bench/peer_bench.py --torchrun --archs mobilenetv3_small    # one process vs two, per image, same cores
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -53,12 +57,13 @@ def env_for(threads, pythonpath=None):
     return env
 
 
-def run_smallssl(src, data, arch, groups, epochs, workers, threads, tmp):
-    "Epoch times and encoder size of one `smallssl-train` run from the source tree `src`."
+def run_smallssl(src, data, arch, groups, epochs, workers, threads, tmp, nproc=1):
+    "Epoch times and encoder size of one `smallssl-train` run from the source tree `src` (`nproc` > 1: under torchrun)."
     ckpt = Path(tempfile.mkdtemp(dir=tmp))
-    cmd = [sys.executable, '-m', 'smallssl.train', str(data), '-a', arch, *RECIPE, '--epochs', str(epochs), '-j', str(workers),
+    launch = ['-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}'] if nproc > 1 else []
+    cmd = [sys.executable, *launch, '-m', 'smallssl.train', str(data), '-a', arch, *RECIPE, '--epochs', str(epochs), '-j', str(workers),
            '--shuffle-groups', str(groups), '--ckpt-dir', str(ckpt), '--keep-last', '1', '-p', '1000']
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env_for(threads, src), cwd=tmp)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env_for(max(1, threads // nproc), src), cwd=tmp)
     if r.returncode: raise SystemExit(f"smallssl-train failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
     log = [json.loads(line) for line in (ckpt/'log.jsonl').read_text().splitlines()]
     params = next((line.split('encoder_q ')[1].split(' M')[0] for line in r.stdout.splitlines() if 'encoder_q ' in line), '?')
@@ -86,6 +91,8 @@ def main(argv=None):
     p.add_argument('--smallssl', action='append', default=None, metavar='NAME=PATH',
                    help='a smallssl source tree to time: a name, the folder holding the smallssl package and optionally the '
                         'shuffle-BN groups to run (NAME=PATH[:G,G]; default groups 2,1; repeatable; default: this checkout)')
+    p.add_argument('--torchrun', action='store_true',
+                   help='also time each smallssl tree under torchrun: 2 processes of threads/2 threads each, the same global batch')
     p.add_argument('--lightly-python', default=None, help="Python of a virtual environment with lightly (default: $LIGHTLY_PYTHON)")
     p.add_argument('--data', default=None, help='the photo-patch folder (made there once; default: a temporary folder)')
     p.add_argument('--per-class', type=int, default=250, help='training images per class (12 classes)')
@@ -106,14 +113,15 @@ def main(argv=None):
         data = photo_patches(Path(a.data or Path(tmp)/f'photos{a.per_class}'), n_train=a.per_class, n_val=50, size=28)
         print(f"data: {sum(1 for _ in (data/'train').rglob('*.jpeg'))} training images of 28 px at 32 px; {a.threads} threads, "
               f"{a.workers} workers, {a.epochs} epochs per run, {a.rounds} rounds, OMP_WAIT_POLICY {OMP_WAIT or 'as set'}", flush=True)
-        sides = [(f"{name} --shuffle-groups {g}", ('smallssl', src, g)) for name, src, groups in srcs for g in groups]
-        if exe: sides.append(('lightly', ('lightly', exe, None)))
+        sides = [(f"{name} --shuffle-groups {g}", ('smallssl', src, g, 1)) for name, src, groups in srcs for g in groups]
+        if a.torchrun: sides += [(f"{name} torchrun 2 processes", ('smallssl', src, 1, 2)) for name, src, _ in srcs]
+        if exe: sides.append(('lightly', ('lightly', exe, None, 1)))
         results = {}
         for arch in a.archs:
             for r in range(a.rounds):
-                for label, (kind, src, g) in (sides if r % 2 == 0 else sides[::-1]):
+                for label, (kind, src, g, nproc) in (sides if r % 2 == 0 else sides[::-1]):
                     t = time.time()
-                    times, params, losses = (run_smallssl(src, data, arch, g, a.epochs, a.workers, a.threads, tmp) if kind == 'smallssl'
+                    times, params, losses = (run_smallssl(src, data, arch, g, a.epochs, a.workers, a.threads, tmp, nproc) if kind == 'smallssl'
                                              else run_lightly(src, data, arch, a.epochs, a.workers, a.threads))
                     results.setdefault((arch, label), dict(times=[], params=params, losses=[]))
                     results[(arch, label)]['times'] += times[1:]
