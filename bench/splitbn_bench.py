@@ -80,8 +80,8 @@ class _SumStatsBN(torch.autograd.Function):
         with torch.no_grad(): rm.lerp_(mean[0], f); rv.lerp_(var[0] * (M / max(M - 1, 1)), f)
         ctx.save_for_backward(xc, w, invstd)
         ctx.shape = x.shape
-        out = torch.empty_like(x)                                           # not a view: later layers write in place
-        torch.addcmul(b, xc, (w * invstd).unsqueeze(1), out=_gmc(out, G))
+        out = torch.empty_like(x, memory_format=torch.channels_last) if x.dim() == 4 else torch.empty_like(x)
+        torch.addcmul(b, xc, (w * invstd).unsqueeze(1), out=_gmc(out, G))   # _gmc of a channels_last tensor is a view
         return out
 
     @staticmethod
